@@ -1,0 +1,86 @@
+// Package metrics holds phiwatch's Prometheus metrics. One Metrics value is
+// made per process and handed to the roles; nothing is registered globally.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are the pipeline's counters and histograms.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	// ingest
+	IngestRecords   *prometheus.CounterVec // records read, by format
+	IngestEvents    *prometheus.CounterVec // events published, by format
+	IngestFailures  *prometheus.CounterVec // records rejected, by format and stage
+	PublishDuration prometheus.Histogram
+
+	// dead letters published by any role, by stage
+	DeadLettered *prometheus.CounterVec
+
+	// loader
+	LoaderConsumed       *prometheus.CounterVec // messages fetched, by topic
+	LoaderInserted       *prometheus.CounterVec // rows inserted, by table
+	LoaderInsertFailures *prometheus.CounterVec // failed insert attempts, by table
+	LoaderBatchRows      prometheus.Histogram
+	LoaderInsertDuration *prometheus.HistogramVec
+	LoaderLag            *prometheus.GaugeVec // messages behind, by topic
+	LoaderLastInsert     *prometheus.GaugeVec // unix time of the last successful insert, by table
+}
+
+// New creates and registers the metrics, plus Go and process collectors.
+func New() *Metrics {
+	r := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: r,
+		IngestRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "phiwatch_ingest_records_total", Help: "Source records read by ingest, by format.",
+		}, []string{"format"}),
+		IngestEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "phiwatch_ingest_events_total", Help: "Normalized events published to the bus, by format.",
+		}, []string{"format"}),
+		IngestFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "phiwatch_ingest_failures_total", Help: "Source records that failed to parse or validate, by format and stage.",
+		}, []string{"format", "stage"}),
+		PublishDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "phiwatch_bus_publish_duration_seconds", Help: "Time to publish one batch to the bus.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+		DeadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "phiwatch_dead_letters_total", Help: "Records sent to the dead-letter topic, by stage (parse, validate, decode).",
+		}, []string{"stage"}),
+		LoaderConsumed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "phiwatch_loader_consumed_total", Help: "Messages fetched from the bus by the loader, by topic.",
+		}, []string{"topic"}),
+		LoaderInserted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "phiwatch_loader_inserted_rows_total", Help: "Rows inserted into ClickHouse, by table.",
+		}, []string{"table"}),
+		LoaderInsertFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "phiwatch_loader_insert_failures_total", Help: "Failed insert attempts (each is retried), by table.",
+		}, []string{"table"}),
+		LoaderBatchRows: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "phiwatch_loader_batch_rows", Help: "Rows per insert batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 10),
+		}),
+		LoaderInsertDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "phiwatch_loader_insert_duration_seconds", Help: "Time to insert one batch, by table.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}, []string{"table"}),
+		LoaderLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "phiwatch_loader_consumer_lag", Help: "Messages between the loader's position and the end of the topic.",
+		}, []string{"topic"}),
+		LoaderLastInsert: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "phiwatch_loader_last_insert_timestamp_seconds", Help: "Unix time of the last successful insert, by table.",
+		}, []string{"table"}),
+	}
+	r.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.IngestRecords, m.IngestEvents, m.IngestFailures, m.PublishDuration, m.DeadLettered,
+		m.LoaderConsumed, m.LoaderInserted, m.LoaderInsertFailures, m.LoaderBatchRows,
+		m.LoaderInsertDuration, m.LoaderLag, m.LoaderLastInsert,
+	)
+	return m
+}

@@ -1,0 +1,154 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/phiwatch/phiwatch/internal/chdb"
+)
+
+// embedded runs the ClickHouse engine in-process through libchdb.
+type embedded struct {
+	conn *chdb.Conn
+	db   string
+}
+
+func openEmbedded(path, db, lib string) (*embedded, error) {
+	if err := checkIdent(db); err != nil {
+		return nil, err
+	}
+	c, err := chdb.Open(lib, path)
+	if err != nil {
+		return nil, fmt.Errorf("open embedded ClickHouse engine: %w", err)
+	}
+	// Output formats both drivers agree on: ISO times and numbers as numbers,
+	// so Select decodes the same JSON whichever driver produced it.
+	if _, err := c.Query("SET date_time_output_format='iso'; SET output_format_json_quote_64bit_integers=0; SET output_format_json_quote_decimals=0", "JSONEachRow"); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("configure embedded ClickHouse engine: %w", err)
+	}
+	return &embedded{conn: c, db: db}, nil
+}
+
+func (s *embedded) Database() string { return s.db }
+
+// withParams prefixes SET statements for every parameter. chDB settings are
+// session-wide and the connection serialises queries, so every call sets all
+// the parameters it uses.
+func withParams(sql string, params Params) string {
+	if len(params) == 0 {
+		return sql
+	}
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString("SET param_")
+		b.WriteString(k)
+		b.WriteString(" = ")
+		b.WriteString(quoteString(params[k]))
+		b.WriteString("; ")
+	}
+	b.WriteString(sql)
+	return b.String()
+}
+
+// quoteString makes a ClickHouse string literal.
+func quoteString(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\x00", `\0`)
+	return "'" + r.Replace(s) + "'"
+}
+
+func (s *embedded) Exec(ctx context.Context, sql string, params Params) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	_, err := s.conn.Query(withParams(sql, params), "JSONEachRow")
+	return err
+}
+
+func (s *embedded) Select(ctx context.Context, dest any, sql string, params Params) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	out, err := s.conn.Query(withParams(sql, params), "JSONEachRow")
+	if err != nil {
+		return err
+	}
+	return decodeJSONEachRow(out, dest)
+}
+
+// decodeJSONEachRow appends one element to *dest for each line.
+func decodeJSONEachRow(data []byte, dest any) error {
+	v := reflect.ValueOf(dest)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Slice {
+		return fmt.Errorf("select destination must be a pointer to a slice, got %T", dest)
+	}
+	sl := v.Elem()
+	sl.SetLen(0)
+	for len(data) > 0 {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		elem := reflect.New(sl.Type().Elem())
+		if err := json.Unmarshal(line, elem.Interface()); err != nil {
+			return fmt.Errorf("decode result row: %w", err)
+		}
+		sl.Set(reflect.Append(sl, elem.Elem()))
+	}
+	return nil
+}
+
+func (s *embedded) InsertEvents(ctx context.Context, rows []EventRow, token string) error {
+	return insertJSON(ctx, s, "access_events", rows, token)
+}
+
+func (s *embedded) InsertDeadLetters(ctx context.Context, rows []DeadLetterRow, token string) error {
+	return insertJSON(ctx, s, "dead_letters", rows, token)
+}
+
+// jsonRow is a row that encodes itself as one JSONEachRow line.
+type jsonRow interface{ appendJSON([]byte) []byte }
+
+func insertJSON[T any, P interface {
+	*T
+	jsonRow
+}](ctx context.Context, s *embedded, table string, rows []T, token string) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var zero T
+	b := make([]byte, 0, 512*len(rows))
+	b = fmt.Appendf(b, "INSERT INTO %s.%s (%s) SETTINGS insert_deduplication_token = %s FORMAT JSONEachRow\n",
+		s.db, table, columnList(zero), quoteString(token))
+	for i := range rows {
+		b = P(&rows[i]).appendJSON(b)
+	}
+	if _, err := s.conn.Query(string(b), "JSONEachRow"); err != nil {
+		return fmt.Errorf("insert %d rows into %s: %w", len(rows), table, err)
+	}
+	return nil
+}
+
+func (s *embedded) Ping(ctx context.Context) error {
+	return s.Exec(ctx, "SELECT 1", nil)
+}
+
+func (s *embedded) Close() error { return s.conn.Close() }
