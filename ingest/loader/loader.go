@@ -26,6 +26,8 @@ type Config struct {
 	BatchWait  time.Duration // or this long after the first message (default 1 s)
 	// StopWhenIdle makes Run return once nothing arrived for this long
 	// (for one-shot loads and benchmarks); 0 runs until the context ends.
+	// Before the first message it waits at least firstMessageGrace: joining
+	// a consumer group after a crashed member can take a session timeout.
 	StopWhenIdle time.Duration
 	RetryMin     time.Duration // first retry delay (default 200 ms)
 	RetryMax     time.Duration // longest retry delay (default 30 s)
@@ -116,6 +118,8 @@ func (l *Loader) Run(ctx context.Context) error {
 
 var errIdle = errors.New("idle")
 
+const firstMessageGrace = 30 * time.Second
+
 // collect gathers one batch: it waits for a first message, then takes more
 // until the batch is full or BatchWait has passed since the first.
 func (l *Loader) collect(ctx context.Context) ([]bus.Message, error) {
@@ -128,7 +132,11 @@ func (l *Loader) collect(ctx context.Context) ([]bus.Message, error) {
 		case len(batch) > 0:
 			fctx, cancel = context.WithDeadline(ctx, deadline)
 		case l.cfg.StopWhenIdle > 0:
-			fctx, cancel = context.WithTimeout(ctx, l.cfg.StopWhenIdle)
+			idle := l.cfg.StopWhenIdle
+			if l.loaded == 0 {
+				idle = max(idle, firstMessageGrace)
+			}
+			fctx, cancel = context.WithTimeout(ctx, idle)
 		}
 		msg, err := l.consumer.Fetch(fctx)
 		cancel()

@@ -154,7 +154,6 @@ func TestEmbeddedEveryTableLeadsWithTenant(t *testing.T) {
 	}
 }
 
-
 func TestEmbeddedRedeliveredEventsAreReadOnce(t *testing.T) {
 	s := openTestEmbedded(t, "t_dedup")
 	ctx := context.Background()
