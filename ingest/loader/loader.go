@@ -26,8 +26,8 @@ type Config struct {
 	BatchWait  time.Duration // or this long after the first message (default 1 s)
 	// StopWhenIdle makes Run return once nothing arrived for this long
 	// (for one-shot loads and benchmarks); 0 runs until the context ends.
-	// Before the first message it waits at least firstMessageGrace: joining
-	// a consumer group after a crashed member can take a session timeout.
+	// After a crash, set it above the consumer-group session timeout (10 s):
+	// until then the group waits for the dead member and delivers nothing.
 	StopWhenIdle time.Duration
 	RetryMin     time.Duration // first retry delay (default 200 ms)
 	RetryMax     time.Duration // longest retry delay (default 30 s)
@@ -118,8 +118,6 @@ func (l *Loader) Run(ctx context.Context) error {
 
 var errIdle = errors.New("idle")
 
-const firstMessageGrace = 30 * time.Second
-
 // collect gathers one batch: it waits for a first message, then takes more
 // until the batch is full or BatchWait has passed since the first.
 func (l *Loader) collect(ctx context.Context) ([]bus.Message, error) {
@@ -132,11 +130,7 @@ func (l *Loader) collect(ctx context.Context) ([]bus.Message, error) {
 		case len(batch) > 0:
 			fctx, cancel = context.WithDeadline(ctx, deadline)
 		case l.cfg.StopWhenIdle > 0:
-			idle := l.cfg.StopWhenIdle
-			if l.loaded == 0 {
-				idle = max(idle, firstMessageGrace)
-			}
-			fctx, cancel = context.WithTimeout(ctx, idle)
+			fctx, cancel = context.WithTimeout(ctx, l.cfg.StopWhenIdle)
 		}
 		msg, err := l.consumer.Fetch(fctx)
 		cancel()
@@ -179,7 +173,9 @@ func (l *Loader) process(ctx context.Context, batch []bus.Message) error {
 		}
 		if err == nil {
 			stored := len(batch) - len(rejects)
-			l.m.LoaderInsertDuration.WithLabelValues(table).Observe(time.Since(start).Seconds())
+			took := time.Since(start)
+			l.log.Debug("batch stored", "rows", stored, "rejected", len(rejects), "duration", took)
+			l.m.LoaderInsertDuration.WithLabelValues(table).Observe(took.Seconds())
 			l.m.LoaderInserted.WithLabelValues(table).Add(float64(stored))
 			l.m.LoaderBatchRows.Observe(float64(stored))
 			l.m.LoaderLastInsert.WithLabelValues(table).SetToCurrentTime()

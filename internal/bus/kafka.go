@@ -90,12 +90,15 @@ type KafkaConsumer struct {
 // by Commit only, never on fetch.
 func NewKafkaConsumer(cfg KafkaConfig, topic, group string) *KafkaConsumer {
 	return &KafkaConsumer{r: kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        cfg.Brokers,
-		Topic:          topic,
-		GroupID:        group,
-		MinBytes:       1,
-		MaxBytes:       16 << 20,
-		MaxWait:        250 * time.Millisecond,
+		Brokers:  cfg.Brokers,
+		Topic:    topic,
+		GroupID:  group,
+		MinBytes: 1,
+		MaxBytes: 16 << 20,
+		MaxWait:  250 * time.Millisecond,
+		// kafka-go's default queue of 100 messages starves a loader that
+		// inserts tens of thousands of rows per batch.
+		QueueCapacity:  20000,
 		CommitInterval: 0,
 		StartOffset:    kafka.FirstOffset,
 		// A quick rebalance after a consumer dies (the loader crash test

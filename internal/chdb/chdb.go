@@ -25,6 +25,12 @@ type api struct {
 	connect       func(argc int, argv []*byte) unsafe.Pointer
 	closeConn     func(conn unsafe.Pointer)
 	query         func(conn unsafe.Pointer, query string, format string) unsafe.Pointer
+	streamInsert  func(conn unsafe.Pointer, query string, format string) unsafe.Pointer
+	streamAppend  func(stream unsafe.Pointer, data *byte, n uintptr) int32
+	streamDone    func(stream unsafe.Pointer) unsafe.Pointer
+	streamError   func(stream unsafe.Pointer) *byte
+	streamCancel  func(stream unsafe.Pointer)
+	streamDestroy func(stream unsafe.Pointer)
 	destroyResult func(res unsafe.Pointer)
 	resultBuffer  func(res unsafe.Pointer) *byte
 	resultLength  func(res unsafe.Pointer) uintptr
@@ -85,6 +91,12 @@ func load(explicit string) (*api, error) {
 			purego.RegisterLibFunc(&a.connect, h, "chdb_connect")
 			purego.RegisterLibFunc(&a.closeConn, h, "chdb_close_conn")
 			purego.RegisterLibFunc(&a.query, h, "chdb_query")
+			purego.RegisterLibFunc(&a.streamInsert, h, "chdb_stream_insert")
+			purego.RegisterLibFunc(&a.streamAppend, h, "chdb_stream_append")
+			purego.RegisterLibFunc(&a.streamDone, h, "chdb_stream_done")
+			purego.RegisterLibFunc(&a.streamError, h, "chdb_stream_insert_error")
+			purego.RegisterLibFunc(&a.streamCancel, h, "chdb_stream_cancel_insert")
+			purego.RegisterLibFunc(&a.streamDestroy, h, "chdb_destroy_insert_stream")
 			purego.RegisterLibFunc(&a.destroyResult, h, "chdb_destroy_query_result")
 			purego.RegisterLibFunc(&a.resultBuffer, h, "chdb_result_buffer")
 			purego.RegisterLibFunc(&a.resultLength, h, "chdb_result_length")
@@ -146,14 +158,62 @@ func (c *Conn) Path() string { return c.path }
 // Query runs one or more SQL statements and returns the output of the last
 // one in the given ClickHouse output format (e.g. JSONEachRow).
 func (c *Conn) Query(sql, format string) ([]byte, error) {
+	return c.run(func(h unsafe.Pointer) unsafe.Pointer { return c.api.query(h, sql, format) })
+}
+
+// Insert runs an INSERT statement (without FORMAT or data, e.g. "INSERT
+// INTO db.t (a, b)") and streams data to it in the given input format. Data
+// goes through chDB's insert-stream API, not inline in the query text, which
+// would split binary formats at byte sequences that look like query ends.
+func (c *Conn) Insert(query, format string, data []byte) error {
+	if len(data) == 0 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == nil {
+		return errors.New("chDB connection is closed")
+	}
+	st := c.api.streamInsert(*(*unsafe.Pointer)(c.conn), query, format)
+	if st == nil {
+		return errors.New("chDB could not start the insert")
+	}
+	defer c.api.streamDestroy(st)
+	if msg := cString(c.api.streamError(st)); msg != "" {
+		return errors.New(msg)
+	}
+	// Append in chunks so the engine can parse while data is still coming.
+	const chunk = 4 << 20
+	for off := 0; off < len(data); off += chunk {
+		end := min(off+chunk, len(data))
+		if c.api.streamAppend(st, &data[off], uintptr(end-off)) != 0 {
+			msg := cString(c.api.streamError(st))
+			c.api.streamCancel(st)
+			if msg == "" {
+				msg = "append failed"
+			}
+			return errors.New(msg)
+		}
+	}
+	res := c.api.streamDone(st)
+	if res == nil {
+		return errors.New("chDB insert ended without a result")
+	}
+	defer c.api.destroyResult(res)
+	if msg := cString(c.api.resultError(res)); msg != "" {
+		return errors.New(msg)
+	}
+	return nil
+}
+
+func (c *Conn) run(call func(handle unsafe.Pointer) unsafe.Pointer) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.conn == nil {
 		return nil, errors.New("chDB connection is closed")
 	}
-	// chdb_query takes the connection handle, not the pointer to it.
-	handle := *(*unsafe.Pointer)(c.conn)
-	res := c.api.query(handle, sql, format)
+	// The query functions take the connection handle, not the pointer to it.
+	res := call(*(*unsafe.Pointer)(c.conn))
 	if res == nil {
 		return nil, nil
 	}

@@ -27,7 +27,7 @@ import (
 )
 
 // buildBinary builds phiwatch once per test run.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "phiwatch")
 	cmd := exec.Command("go", "build", "-o", bin, "../..")
@@ -135,7 +135,9 @@ func TestLoaderSurvivesSIGKILL(t *testing.T) {
 	}
 
 	// Start again; it resumes from the committed offsets and stops when idle.
-	second := exec.CommandContext(ctx, bin, append(loadArgs, "--stop-when-idle", "5s")...)
+	// Idle limit above the group's 10 s session timeout, which the group
+	// waits out for the killed member before it assigns partitions.
+	second := exec.CommandContext(ctx, bin, append(loadArgs, "--stop-when-idle", "15s")...)
 	var log2 bytes.Buffer
 	second.Stdout, second.Stderr = &log2, &log2
 	if err := second.Run(); err != nil {

@@ -30,7 +30,7 @@ func (l *loaderFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&l.rows, "batch-rows", 20000, "insert when a batch has this many rows")
 	fs.IntVar(&l.bytes, "batch-bytes", 32<<20, "or this many bytes")
 	fs.DurationVar(&l.wait, "batch-wait", time.Second, "or this long after its first message")
-	fs.DurationVar(&l.idle, "stop-when-idle", 0, "exit once no message arrived for this long (0: run until stopped)")
+	fs.DurationVar(&l.idle, "stop-when-idle", 0, "exit once no message arrived for this long (0: run until stopped); after a crash use more than the 10s group session timeout")
 	fs.StringVar(&l.group, "consumer-group", "phiwatch-loader", "Kafka consumer group")
 	fs.BoolVar(&l.migrate, "migrate", true, "apply schema migrations at start")
 	l.retentionDay.register(fs)

@@ -114,19 +114,19 @@ func decodeJSONEachRow(data []byte, dest any) error {
 }
 
 func (s *embedded) InsertEvents(ctx context.Context, rows []EventRow, token string) error {
-	return insertJSON(ctx, s, "access_events", rows, token)
+	return insertRows(ctx, s, "access_events", rows, token)
 }
 
 func (s *embedded) InsertDeadLetters(ctx context.Context, rows []DeadLetterRow, token string) error {
-	return insertJSON(ctx, s, "dead_letters", rows, token)
+	return insertRows(ctx, s, "dead_letters", rows, token)
 }
 
-// jsonRow is a row that encodes itself as one JSONEachRow line.
-type jsonRow interface{ appendJSON([]byte) []byte }
+// binaryRow is a row that encodes itself in RowBinary.
+type binaryRow interface{ appendRowBinary([]byte) []byte }
 
-func insertJSON[T any, P interface {
+func insertRows[T any, P interface {
 	*T
-	jsonRow
+	binaryRow
 }](ctx context.Context, s *embedded, table string, rows []T, token string) error {
 	if len(rows) == 0 {
 		return nil
@@ -135,13 +135,13 @@ func insertJSON[T any, P interface {
 		return err
 	}
 	var zero T
-	b := make([]byte, 0, 512*len(rows))
-	b = fmt.Appendf(b, "INSERT INTO %s.%s (%s) SETTINGS insert_deduplication_token = %s FORMAT JSONEachRow\n",
+	q := fmt.Sprintf("INSERT INTO %s.%s (%s) SETTINGS insert_deduplication_token = %s",
 		s.db, table, columnList(zero), quoteString(token))
+	b := make([]byte, 0, 256*len(rows))
 	for i := range rows {
-		b = P(&rows[i]).appendJSON(b)
+		b = P(&rows[i]).appendRowBinary(b)
 	}
-	if _, err := s.conn.Query(string(b), "JSONEachRow"); err != nil {
+	if err := s.conn.Insert(q, "RowBinary", b); err != nil {
 		return fmt.Errorf("insert %d rows into %s: %w", len(rows), table, err)
 	}
 	return nil

@@ -94,8 +94,28 @@ func counts(t *testing.T, s Store, from string) countRow {
 	return c[0]
 }
 
-func TestEmbeddedMigrateIsIdempotent(t *testing.T) {
-	s := openTestEmbedded(t, "t_migrate")
+// The suite runs on both drivers: each case gets a store on a database of
+// its own.
+type openFunc func(t *testing.T, db string) Store
+
+var suite = []struct {
+	name string
+	run  func(t *testing.T, open openFunc)
+}{
+	{"MigrateIsIdempotent", testMigrateIsIdempotent},
+	{"EveryTableLeadsWithTenant", testEveryTableLeadsWithTenant},
+	{"RedeliveredEventsAreReadOnce", testRedeliveredEventsAreReadOnce},
+	{"DeadLetters", testDeadLetters},
+}
+
+func TestEmbedded(t *testing.T) {
+	for _, c := range suite {
+		t.Run(c.name, func(t *testing.T) { c.run(t, openTestEmbedded) })
+	}
+}
+
+func testMigrateIsIdempotent(t *testing.T, open openFunc) {
+	s := open(t, "t_migrate")
 	ctx := context.Background()
 	first, err := Migrate(ctx, s, quiet())
 	if err != nil {
@@ -115,7 +135,7 @@ func TestEmbeddedMigrateIsIdempotent(t *testing.T) {
 	var recorded []struct {
 		N uint64 `json:"n"`
 	}
-	if err := s.Select(ctx, &recorded, "SELECT count() AS n FROM t_migrate.schema_migrations", nil); err != nil {
+	if err := s.Select(ctx, &recorded, "SELECT count() AS n FROM "+s.Database()+".schema_migrations", nil); err != nil {
 		t.Fatal(err)
 	}
 	if recorded[0].N != uint64(len(ms)) {
@@ -123,8 +143,8 @@ func TestEmbeddedMigrateIsIdempotent(t *testing.T) {
 	}
 }
 
-func TestEmbeddedEveryTableLeadsWithTenant(t *testing.T) {
-	s := openTestEmbedded(t, "t_layout")
+func testEveryTableLeadsWithTenant(t *testing.T, open openFunc) {
+	s := open(t, "t_layout")
 	ctx := context.Background()
 	if _, err := Migrate(ctx, s, quiet()); err != nil {
 		t.Fatal(err)
@@ -135,7 +155,7 @@ func TestEmbeddedEveryTableLeadsWithTenant(t *testing.T) {
 		Partition string `json:"partition_key"`
 		Create    string `json:"create_table_query"`
 	}
-	if err := s.Select(ctx, &tables, "SELECT name, sorting_key, partition_key, create_table_query FROM system.tables WHERE database = 't_layout' AND engine LIKE '%MergeTree' AND name != 'schema_migrations'", nil); err != nil {
+	if err := s.Select(ctx, &tables, "SELECT name, sorting_key, partition_key, create_table_query FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree' AND name != 'schema_migrations'", Params{"db": s.Database()}); err != nil {
 		t.Fatal(err)
 	}
 	if len(tables) < 2 {
@@ -154,8 +174,8 @@ func TestEmbeddedEveryTableLeadsWithTenant(t *testing.T) {
 	}
 }
 
-func TestEmbeddedRedeliveredEventsAreReadOnce(t *testing.T) {
-	s := openTestEmbedded(t, "t_dedup")
+func testRedeliveredEventsAreReadOnce(t *testing.T, open openFunc) {
+	s := open(t, "t_dedup")
 	ctx := context.Background()
 	if _, err := Migrate(ctx, s, quiet()); err != nil {
 		t.Fatal(err)
@@ -191,7 +211,7 @@ func TestEmbeddedRedeliveredEventsAreReadOnce(t *testing.T) {
 		Attrs map[string]string `json:"attrs"`
 		Doms  []string          `json:"email_recipient_domains"`
 	}
-	if err := s.Select(ctx, &got, "SELECT raw, time, attrs, email_recipient_domains FROM t_dedup.events WHERE event_id = {id:String}", Params{"id": batch[3].EventID}); err != nil {
+	if err := s.Select(ctx, &got, "SELECT raw, time, attrs, email_recipient_domains FROM "+s.Database()+".events WHERE event_id = {id:String}", Params{"id": batch[3].EventID}); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 1 || got[0].Raw != batch[3].Raw || !got[0].Time.Equal(batch[3].Time) || got[0].Attrs["k"] != "v" || len(got[0].Doms) != 1 {
@@ -199,8 +219,8 @@ func TestEmbeddedRedeliveredEventsAreReadOnce(t *testing.T) {
 	}
 }
 
-func TestEmbeddedDeadLetters(t *testing.T) {
-	s := openTestEmbedded(t, "t_dlq")
+func testDeadLetters(t *testing.T, open openFunc) {
+	s := open(t, "t_dlq")
 	ctx := context.Background()
 	if _, err := Migrate(ctx, s, quiet()); err != nil {
 		t.Fatal(err)
@@ -215,7 +235,7 @@ func TestEmbeddedDeadLetters(t *testing.T) {
 		RawBase64 bool   `json:"raw_base64"`
 		Retain    string `json:"retain_until"`
 	}
-	if err := s.Select(ctx, &got, "SELECT reason, raw_base64, toString(retain_until) AS retain_until FROM t_dlq.dead_letters FINAL", nil); err != nil {
+	if err := s.Select(ctx, &got, "SELECT reason, raw_base64, toString(retain_until) AS retain_until FROM "+s.Database()+".dead_letters FINAL", nil); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 1 || got[0].Reason != "no time" || !got[0].RawBase64 || got[0].Retain != r.RetainUntil.Format("2006-01-02") {

@@ -1,0 +1,93 @@
+package parsers
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files from the parsers' output")
+
+// receivedAt is fixed so golden output does not depend on the clock.
+var receivedAt = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+// render parses input line by line the way ingest does and renders each
+// record's events (or its error, with the line number) as text.
+func render(p Parser, input []byte) []byte {
+	var out bytes.Buffer
+	sc := bufio.NewScanner(bytes.NewReader(input))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		rec := Record{Data: append([]byte(nil), sc.Bytes()...), Origin: fmt.Sprintf("in:%d", line), Tenant: "clinic-golden", ReceivedAt: receivedAt}
+		evs, err := p.Parse(rec)
+		if err != nil {
+			fmt.Fprintf(&out, "line %d: error: %v\n", line, err)
+			continue
+		}
+		for _, e := range evs {
+			if verr := e.Validate(receivedAt); verr != nil {
+				fmt.Fprintf(&out, "line %d: invalid: %s\n", line, strings.ReplaceAll(verr.Error(), "\n", "; "))
+				continue
+			}
+			b, _ := json.MarshalIndent(e, "", "  ")
+			fmt.Fprintf(&out, "line %d: %s\n", line, b)
+		}
+	}
+	return out.Bytes()
+}
+
+// TestGolden runs every parser over testdata/<format>/*.input and compares
+// with the .golden file beside it (go test -update rewrites them).
+func TestGolden(t *testing.T) {
+	for _, p := range All() {
+		inputs, _ := filepath.Glob(filepath.Join("testdata", p.Name(), "*.input"))
+		if len(inputs) == 0 {
+			t.Errorf("parser %s has no golden inputs in testdata/%s", p.Name(), p.Name())
+		}
+		for _, in := range inputs {
+			t.Run(p.Name()+"/"+filepath.Base(in), func(t *testing.T) {
+				data, err := os.ReadFile(in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := render(p, data)
+				golden := strings.TrimSuffix(in, ".input") + ".golden"
+				if *update {
+					if err := os.WriteFile(golden, got, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				want, err := os.ReadFile(golden)
+				if err != nil {
+					t.Fatalf("%v (run go test -update to create it)", err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("output differs from %s (go test -update rewrites it; review the diff)\n--- got\n%s", golden, got)
+				}
+			})
+		}
+	}
+}
+
+func TestLookup(t *testing.T) {
+	if _, err := Lookup("phiwatch-ndjson"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Lookup("nope")
+	if err == nil || !strings.Contains(err.Error(), "phiwatch-ndjson") {
+		t.Fatalf("Lookup(nope) = %v, want an error listing the formats", err)
+	}
+}
