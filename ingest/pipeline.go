@@ -72,7 +72,9 @@ func (p *Pipeline) Handle(ctx context.Context, rec parsers.Record) error {
 	}
 	events, err := p.Parser.Parse(rec)
 	if err != nil {
-		return p.deadLetter(ctx, rec, deadletter.StageParse, err)
+		if err := p.deadLetter(ctx, rec, deadletter.StageParse, err); err != nil {
+			return err
+		}
 	}
 	now := p.now()
 	for i := range events {
@@ -134,6 +136,25 @@ func (p *Pipeline) Flush(ctx context.Context) error {
 	p.Metrics.PublishDuration.Observe(time.Since(start).Seconds())
 	p.pending = p.pending[:0]
 	return nil
+}
+
+// Read handles every record of r: framed by the parser when it is a
+// Framer, a line at a time otherwise.
+func (p *Pipeline) Read(ctx context.Context, r io.Reader, name string) error {
+	f, ok := p.Parser.(parsers.Framer)
+	if !ok {
+		return p.ReadLines(ctx, r, name)
+	}
+	err := f.Frame(r, func(data []byte, pos string) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return p.Handle(ctx, parsers.Record{Data: data, Origin: name + ":" + pos})
+	})
+	if err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	return p.Flush(ctx)
 }
 
 // ReadLines handles every line of r as a record (origin "name:line") and

@@ -4,6 +4,7 @@ package parsers
 
 import (
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 type Record struct {
 	Data       []byte
 	Origin     string    // "file.log:12", "udp 10.1.2.3:514", …
+	Peer       string    // network address of the sender, for received records
 	Tenant     string    // tenant the source belongs to (from config)
 	SourceName string    // the configured source, e.g. "main-asa"
 	ReceivedAt time.Time // when phiwatch received it
@@ -23,11 +25,24 @@ type Record struct {
 // Parser reads one format. Parse returns the events of one record (usually
 // one; a FHIR Bundle holds several) or an error saying why the record is
 // unreadable; it never panics on bad input (the fuzz targets hold it to that).
+// When only part of a record is unreadable (one bad entry of a Bundle) it
+// returns the readable events and an error together: the events are kept and
+// the record is dead-lettered with the reason. Event ids are stable, so a
+// replayed dead letter does not duplicate the events kept.
 type Parser interface {
 	Name() string
 	Kind() event.SourceKind // "" when one format carries several kinds
 	Description() string
 	Parse(rec Record) ([]event.Event, error)
+}
+
+// Framer is implemented by formats whose records are not one per line (a
+// pretty-printed FHIR Bundle, say). Frame reads r and calls emit once per
+// record with its bytes and its position ("3" for line 3, "entry 2", …),
+// which becomes "name:position" in origins. Formats without it are read a
+// line at a time.
+type Framer interface {
+	Frame(r io.Reader, emit func(data []byte, position string) error) error
 }
 
 // All returns one of each parser, sorted by name.

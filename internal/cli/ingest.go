@@ -54,13 +54,13 @@ func ingestFiles(ctx context.Context, pl *ingest.Pipeline, files []string, stdin
 		before := pl.Stats()
 		var err error
 		if name == "-" {
-			err = pl.ReadLines(ctx, stdin, "-")
+			err = pl.Read(ctx, stdin, "-")
 		} else {
 			var f *os.File
 			if f, err = os.Open(name); err != nil {
 				return err
 			}
-			err = pl.ReadLines(ctx, f, name)
+			err = pl.Read(ctx, f, name)
 			f.Close()
 		}
 		if err != nil {

@@ -66,7 +66,7 @@ func setupParse(fs *flag.FlagSet, e *env) func(context.Context, []string) error 
 			Parser: p, Producer: out, EventsTopic: "events", DeadLetterTopic: "dead",
 			Tenant: tenant, Metrics: metrics.New(), Log: log, BatchSize: 1,
 		}
-		if err := pl.ReadLines(ctx, in, name); err != nil {
+		if err := pl.Read(ctx, in, name); err != nil {
 			return err
 		}
 		if st := pl.Stats(); st.DeadLetters > 0 {
