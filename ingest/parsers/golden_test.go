@@ -18,10 +18,32 @@ var update = flag.Bool("update", false, "rewrite the golden files from the parse
 // receivedAt is fixed so golden output does not depend on the clock.
 var receivedAt = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
-// render parses input line by line the way ingest does and renders each
-// record's events (or its error, with the line number) as text.
+// render parses input the way ingest does (the parser's own framing, or a
+// line at a time) and renders each record's events and error as text.
 func render(p Parser, input []byte) []byte {
 	var out bytes.Buffer
+	handle := func(data []byte, pos string) error {
+		rec := Record{Data: data, Origin: "in:" + pos, Tenant: "clinic-golden", ReceivedAt: receivedAt}
+		evs, err := p.Parse(rec)
+		if err != nil {
+			fmt.Fprintf(&out, "record %s: error: %v\n", pos, err)
+		}
+		for _, e := range evs {
+			if verr := e.Validate(receivedAt); verr != nil {
+				fmt.Fprintf(&out, "record %s: invalid: %s\n", pos, strings.ReplaceAll(verr.Error(), "\n", "; "))
+				continue
+			}
+			b, _ := json.MarshalIndent(e, "", "  ")
+			fmt.Fprintf(&out, "record %s: %s\n", pos, b)
+		}
+		return nil
+	}
+	if f, ok := p.(Framer); ok {
+		if err := f.Frame(bytes.NewReader(input), handle); err != nil {
+			fmt.Fprintf(&out, "framing error: %v\n", err)
+		}
+		return out.Bytes()
+	}
 	sc := bufio.NewScanner(bytes.NewReader(input))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	line := 0
@@ -30,20 +52,7 @@ func render(p Parser, input []byte) []byte {
 		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
 			continue
 		}
-		rec := Record{Data: append([]byte(nil), sc.Bytes()...), Origin: fmt.Sprintf("in:%d", line), Tenant: "clinic-golden", ReceivedAt: receivedAt}
-		evs, err := p.Parse(rec)
-		if err != nil {
-			fmt.Fprintf(&out, "line %d: error: %v\n", line, err)
-			continue
-		}
-		for _, e := range evs {
-			if verr := e.Validate(receivedAt); verr != nil {
-				fmt.Fprintf(&out, "line %d: invalid: %s\n", line, strings.ReplaceAll(verr.Error(), "\n", "; "))
-				continue
-			}
-			b, _ := json.MarshalIndent(e, "", "  ")
-			fmt.Fprintf(&out, "line %d: %s\n", line, b)
-		}
+		handle(append([]byte(nil), sc.Bytes()...), fmt.Sprint(line))
 	}
 	return out.Bytes()
 }
