@@ -121,6 +121,14 @@ func (s *embedded) InsertDeadLetters(ctx context.Context, rows []DeadLetterRow, 
 	return insertRows(ctx, s, "dead_letters", rows, token)
 }
 
+func (s *embedded) InsertWorkforce(ctx context.Context, rows []WorkforceRow) error {
+	return insertRows(ctx, s, "workforce", rows, "")
+}
+
+func (s *embedded) InsertAlerts(ctx context.Context, rows []AlertRow) error {
+	return insertRows(ctx, s, "alerts", rows, "")
+}
+
 // binaryRow is a row that encodes itself in RowBinary.
 type binaryRow interface{ appendRowBinary([]byte) []byte }
 
@@ -135,8 +143,10 @@ func insertRows[T any, P interface {
 		return err
 	}
 	var zero T
-	q := fmt.Sprintf("INSERT INTO %s.%s (%s) SETTINGS insert_deduplication_token = %s",
-		s.db, table, columnList(zero), quoteString(token))
+	q := fmt.Sprintf("INSERT INTO %s.%s (%s)", s.db, table, columnList(zero))
+	if token != "" {
+		q += " SETTINGS insert_deduplication_token = " + quoteString(token)
+	}
 	b := make([]byte, 0, 256*len(rows))
 	for i := range rows {
 		b = P(&rows[i]).appendRowBinary(b)

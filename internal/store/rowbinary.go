@@ -42,6 +42,8 @@ func (b rowBinary) boolean(v bool) rowBinary {
 	return append(b, 0)
 }
 
+func float32bits(f float32) uint32 { return math.Float32bits(f) }
+
 func (b rowBinary) u32(v uint32) rowBinary { return binary.LittleEndian.AppendUint32(b, v) }
 func (b rowBinary) u64(v uint64) rowBinary { return binary.LittleEndian.AppendUint64(b, v) }
 

@@ -94,6 +94,14 @@ func (s *server) InsertDeadLetters(ctx context.Context, rows []DeadLetterRow, to
 	return insertBatch(ctx, s, "dead_letters", rows, token)
 }
 
+func (s *server) InsertWorkforce(ctx context.Context, rows []WorkforceRow) error {
+	return insertBatch(ctx, s, "workforce", rows, "")
+}
+
+func (s *server) InsertAlerts(ctx context.Context, rows []AlertRow) error {
+	return insertBatch(ctx, s, "alerts", rows, "")
+}
+
 // insertBatch sends one native batch. The caller bounds its size (the loader
 // caps rows and bytes): clickhouse-go builds the whole block in memory. The
 // connection goes back to the pool while the block is built.
@@ -101,7 +109,9 @@ func insertBatch[T any](ctx context.Context, s *server, table string, rows []T, 
 	if len(rows) == 0 {
 		return nil
 	}
-	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_deduplication_token": token}))
+	if token != "" {
+		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_deduplication_token": token}))
+	}
 	var zero T
 	b, err := s.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", s.db, table, columnList(zero)), driver.WithReleaseConnection())
 	if err != nil {

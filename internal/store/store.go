@@ -27,6 +27,10 @@ type Store interface {
 	InsertEvents(ctx context.Context, rows []EventRow, token string) error
 	// InsertDeadLetters stores rejected records.
 	InsertDeadLetters(ctx context.Context, rows []DeadLetterRow, token string) error
+	// InsertWorkforce stores a roster import (new versions of people).
+	InsertWorkforce(ctx context.Context, rows []WorkforceRow) error
+	// InsertAlerts stores detector output (new versions of alerts).
+	InsertAlerts(ctx context.Context, rows []AlertRow) error
 	Ping(ctx context.Context) error
 	// Database is the ClickHouse database phiwatch's tables live in.
 	Database() string
