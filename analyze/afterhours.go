@@ -132,9 +132,9 @@ func dayStart(t time.Time, loc *time.Location) time.Time {
 // baseline is a person's usual pattern, learnt from their other days.
 type baseline struct {
 	personal     bool
-	days         int         // other active days
-	accesses     uint64      // accesses on them
-	usualHour    [24]bool    // hour (±1) worked on enough days
+	days         int      // other active days
+	accesses     uint64   // accesses on them
+	usualHour    [24]bool // hour (±1) worked on enough days
 	weekendUsual bool
 }
 

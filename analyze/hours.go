@@ -9,8 +9,8 @@ import (
 // PracticeHours are a practice's opening hours, the fallback baseline for
 // people without enough history of their own.
 type PracticeHours struct {
-	Open, Close int            // hours of the day, [Open, Close)
-	Days        [7]bool        // by time.Weekday
+	Open, Close int     // hours of the day, [Open, Close)
+	Days        [7]bool // by time.Weekday
 	text        string
 }
 
