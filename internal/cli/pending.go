@@ -18,8 +18,4 @@ func pendingRole(name string) func(fs *flag.FlagSet, e *env) func(context.Contex
 	}
 }
 
-var (
-	setupAnalyze = pendingRole("analyze")
-	setupAPI     = pendingRole("api")
-	setupDemo    = pendingRole("demo")
-)
+var setupDemo = pendingRole("demo")

@@ -45,6 +45,7 @@ func commands() map[string]command {
 		"api":     {summary: "serve the HTTP API and reviewer UI", setup: setupAPI},
 		"migrate": {summary: "create or upgrade the ClickHouse schema (idempotent)", setup: setupMigrate},
 		"parse":   {summary: "parse a log file and print normalized events as NDJSON", setup: setupParse, usage: "--format NAME [file|-] | --list"},
+		"roster":  {summary: "import a practice's workforce roster (CSV)", setup: setupRoster, usage: "--tenant TENANT roster.csv"},
 		"query":   {summary: "run one SQL query on the store and print the rows as NDJSON", setup: setupQuery, usage: "[flags] 'SQL'"},
 		"version": {summary: "print the version and what this binary can use", setup: setupVersion},
 	}

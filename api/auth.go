@@ -1,0 +1,162 @@
+package api
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/phiwatch/phiwatch/internal/event"
+)
+
+// Token is one API token from the tokens file. Only its SHA-256 is kept;
+// the file may hold the plain token (for a demo or a test) or its hash.
+type Token struct {
+	Name        string   `yaml:"name"`
+	Token       string   `yaml:"token"`        // plain, discouraged outside demos
+	TokenSHA256 string   `yaml:"token_sha256"` // hex of sha256(token)
+	Tenants     []string `yaml:"tenants"`      // tenant ids, or "*" for all
+}
+
+// Principal is an authenticated caller.
+type Principal struct {
+	Name       string
+	AllTenants bool
+	tenants    map[string]bool
+}
+
+// CanSee reports whether the principal may read the tenant's data.
+func (p *Principal) CanSee(tenant string) bool { return p.AllTenants || p.tenants[tenant] }
+
+// Tokens authenticates bearer tokens.
+type Tokens struct {
+	byHash map[[32]byte]*Principal
+}
+
+// LoadTokens reads a tokens file:
+//
+//	tokens:
+//	  - name: msp-oncall
+//	    token_sha256: 9f86d0…   # sha256 of the token, hex
+//	    tenants: ["*"]
+func LoadTokens(path string) (*Tokens, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read API tokens: %w", err)
+	}
+	var doc struct {
+		Tokens []Token `yaml:"tokens"`
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("API tokens file %s: %w", path, err)
+	}
+	return NewTokens(doc.Tokens)
+}
+
+// NewTokens validates tokens.
+func NewTokens(list []Token) (*Tokens, error) {
+	t := &Tokens{byHash: map[[32]byte]*Principal{}}
+	var errs []error
+	for i, tok := range list {
+		where := fmt.Sprintf("token %d (%s)", i+1, tok.Name)
+		if tok.Name == "" {
+			errs = append(errs, fmt.Errorf("%s: name is empty", where))
+		}
+		var h [32]byte
+		switch {
+		case tok.TokenSHA256 != "" && tok.Token != "":
+			errs = append(errs, fmt.Errorf("%s: give token or token_sha256, not both", where))
+			continue
+		case tok.TokenSHA256 != "":
+			b, err := hex.DecodeString(tok.TokenSHA256)
+			if err != nil || len(b) != 32 {
+				errs = append(errs, fmt.Errorf("%s: token_sha256 must be 64 hex characters", where))
+				continue
+			}
+			copy(h[:], b)
+		case len(tok.Token) >= 16:
+			h = sha256.Sum256([]byte(tok.Token))
+		default:
+			errs = append(errs, fmt.Errorf("%s: token must be at least 16 characters (or give token_sha256)", where))
+			continue
+		}
+		p := &Principal{Name: tok.Name, tenants: map[string]bool{}}
+		if len(tok.Tenants) == 0 {
+			errs = append(errs, fmt.Errorf("%s: tenants is empty (use [\"*\"] for all)", where))
+		}
+		for _, tn := range tok.Tenants {
+			switch {
+			case tn == "*":
+				p.AllTenants = true
+			case event.ValidTenant(tn):
+				p.tenants[tn] = true
+			default:
+				errs = append(errs, fmt.Errorf("%s: tenant %q is not a valid tenant id", where, tn))
+			}
+		}
+		if _, dup := t.byHash[h]; dup {
+			errs = append(errs, fmt.Errorf("%s: the same token appears twice", where))
+		}
+		t.byHash[h] = p
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if len(t.byHash) == 0 {
+		return nil, errors.New("no API tokens configured: every request would be refused")
+	}
+	return t, nil
+}
+
+// authenticate finds the principal of a bearer token. The comparison is on
+// hashes, so timing reveals nothing about stored tokens.
+func (t *Tokens) authenticate(header string) (*Principal, bool) {
+	raw, ok := strings.CutPrefix(header, "Bearer ")
+	if !ok || raw == "" {
+		return nil, false
+	}
+	h := sha256.Sum256([]byte(strings.TrimSpace(raw)))
+	for k, p := range t.byHash {
+		if subtle.ConstantTimeCompare(k[:], h[:]) == 1 {
+			return p, true
+		}
+	}
+	return nil, false
+}
+
+const principalKey = "phiwatch.principal"
+
+// requireToken rejects requests without a valid bearer token.
+func (t *Tokens) requireToken() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p, ok := t.authenticate(c.GetHeader("Authorization"))
+		if !ok {
+			c.Header("WWW-Authenticate", `Bearer realm="phiwatch"`)
+			problem(c, 401, "a valid bearer token is required (Authorization: Bearer <token>)")
+			return
+		}
+		c.Set(principalKey, p)
+		c.Next()
+	}
+}
+
+// tenantScope resolves the :tenant path parameter against the principal.
+// A tenant the caller may not see answers 404, the same as one that does
+// not exist, so tenant ids cannot be probed.
+func tenantScope() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		tenant := c.Param("tenant")
+		p := c.MustGet(principalKey).(*Principal)
+		if !event.ValidTenant(tenant) || !p.CanSee(tenant) {
+			problem(c, 404, "no such tenant")
+			return
+		}
+		c.Next()
+	}
+}

@@ -1,0 +1,210 @@
+// Package api serves phiwatch's HTTP API: alerts and events per tenant,
+// behind bearer tokens scoped to tenants. Errors are RFC 9457 problem+json.
+package api
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/phiwatch/phiwatch/analyze"
+)
+
+// Config is what the API server needs.
+type Config struct {
+	Store    Querier
+	Tokens   *Tokens
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	// DefaultRange is how far back listings go without ?from (default 90 days).
+	DefaultRange time.Duration
+	Now          func() time.Time
+}
+
+type server struct {
+	cfg      Config
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// New builds the HTTP handler.
+func New(cfg Config) (http.Handler, error) {
+	if cfg.Store == nil || cfg.Tokens == nil || cfg.Log == nil {
+		return nil, fmt.Errorf("api: store, tokens and logger are required")
+	}
+	if cfg.DefaultRange <= 0 {
+		cfg.DefaultRange = 90 * 24 * time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &server{
+		cfg: cfg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "phiwatch_api_requests_total", Help: "API requests by route and status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "phiwatch_api_request_duration_seconds", Help: "API request latency by route.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}, []string{"route"}),
+	}
+	if cfg.Registry != nil {
+		if err := cfg.Registry.Register(s.requests); err != nil {
+			return nil, err
+		}
+		if err := cfg.Registry.Register(s.duration); err != nil {
+			return nil, err
+		}
+	}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.Use(gin.Recovery(), s.observe())
+	r.NoRoute(func(c *gin.Context) { problem(c, 404, "no such endpoint") })
+	v1 := r.Group("/api/v1", cfg.Tokens.requireToken())
+	v1.GET("/tenants/:tenant/alerts", tenantScope(), s.alerts)
+	v1.GET("/tenants/:tenant/events", tenantScope(), s.events)
+	return r, nil
+}
+
+func (s *server) observe() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched"
+		}
+		s.requests.WithLabelValues(route, strconv.Itoa(c.Writer.Status())).Inc()
+		s.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		s.cfg.Log.Debug("api request", "route", route, "status", c.Writer.Status(), "duration", time.Since(start))
+	}
+}
+
+// page reads limit/offset.
+func page(c *gin.Context) (limit, offset int, ok bool) {
+	limit, offset = 50, 0
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			problem(c, 400, "limit must be a number from 1 to 500")
+			return 0, 0, false
+		}
+		limit = n
+	}
+	if v := c.Query("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1_000_000 {
+			problem(c, 400, "offset must be a number from 0 to 1000000")
+			return 0, 0, false
+		}
+		offset = n
+	}
+	return limit, offset, true
+}
+
+// timeRange reads from/to (RFC 3339); to defaults to now, from to
+// DefaultRange before it.
+func (s *server) timeRange(c *gin.Context) (from, to time.Time, ok bool) {
+	to = s.cfg.Now()
+	if v := c.Query("to"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			problem(c, 400, "to must be an RFC 3339 time, e.g. 2026-10-31T00:00:00Z")
+			return from, to, false
+		}
+		to = t
+	}
+	from = to.Add(-s.cfg.DefaultRange)
+	if v := c.Query("from"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			problem(c, 400, "from must be an RFC 3339 time, e.g. 2026-10-01T00:00:00Z")
+			return from, to, false
+		}
+		from = t
+	}
+	if !from.Before(to) {
+		problem(c, 400, "from must be before to")
+		return from, to, false
+	}
+	return from, to, true
+}
+
+type listResponse[T any] struct {
+	Tenant     string    `json:"tenant"`
+	From       time.Time `json:"from"`
+	To         time.Time `json:"to"`
+	Items      []T       `json:"items"`
+	NextOffset *int      `json:"next_offset"`
+}
+
+func respond[T any](c *gin.Context, tenant string, from, to time.Time, items []T, limit, offset int) {
+	if items == nil {
+		items = []T{}
+	}
+	resp := listResponse[T]{Tenant: tenant, From: from.UTC(), To: to.UTC(), Items: items}
+	if len(items) == limit {
+		next := offset + limit
+		resp.NextOffset = &next
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+func (s *server) alerts(c *gin.Context) {
+	tenant := c.Param("tenant")
+	from, to, ok := s.timeRange(c)
+	if !ok {
+		return
+	}
+	limit, offset, ok := page(c)
+	if !ok {
+		return
+	}
+	f := AlertFilter{From: from, To: to, Limit: limit, Offset: offset, Rule: c.Query("rule"), MinSeverity: c.Query("severity")}
+	if f.MinSeverity != "" {
+		if _, known := severityRank[f.MinSeverity]; !known {
+			problem(c, 400, fmt.Sprintf("severity must be one of %v (alerts at or above it are listed)", analyze.Severities))
+			return
+		}
+	}
+	items, err := listAlerts(c.Request.Context(), s.cfg.Store, tenant, f)
+	if err != nil {
+		s.cfg.Log.Error("list alerts", "tenant", tenant, "err", err)
+		problem(c, 500, "alerts could not be read; the error is in the server log")
+		return
+	}
+	respond(c, tenant, from, to, items, limit, offset)
+}
+
+func (s *server) events(c *gin.Context) {
+	tenant := c.Param("tenant")
+	from, to, ok := s.timeRange(c)
+	if !ok {
+		return
+	}
+	limit, offset, ok := page(c)
+	if !ok {
+		return
+	}
+	f := EventFilter{From: from, To: to, Limit: limit, Offset: offset, Actor: c.Query("actor"), Patient: c.Query("patient")}
+	if f.Actor == "" && f.Patient == "" {
+		problem(c, 400, "give actor=<user id> or patient=<patient id>: events are listed for one person at a time")
+		return
+	}
+	if len(f.Actor) > 256 || len(f.Patient) > 256 {
+		problem(c, 400, "actor and patient are at most 256 characters")
+		return
+	}
+	items, err := listEvents(c.Request.Context(), s.cfg.Store, tenant, f)
+	if err != nil {
+		s.cfg.Log.Error("list events", "tenant", tenant, "err", err)
+		problem(c, 500, "events could not be read; the error is in the server log")
+		return
+	}
+	respond(c, tenant, from, to, items, limit, offset)
+}

@@ -1,0 +1,166 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"time"
+	_ "time/tzdata" // practices' time zones must resolve on any machine
+
+	"github.com/phiwatch/phiwatch/analyze"
+	"github.com/phiwatch/phiwatch/internal/metrics"
+	"github.com/phiwatch/phiwatch/internal/opsserver"
+	"github.com/phiwatch/phiwatch/internal/store"
+)
+
+// analyzeFlags configure the detectors.
+type analyzeFlags struct {
+	timezone, hours string
+	from, to        string
+	lookback        time.Duration
+	interval        time.Duration
+	once            bool
+}
+
+func (a *analyzeFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&a.timezone, "timezone", "UTC", "practices' local time zone (IANA name, e.g. America/New_York)")
+	fs.StringVar(&a.hours, "practice-hours", "mon-fri 07:00-19:00", "practice opening hours, the baseline for people without history")
+	fs.StringVar(&a.from, "from", "", "start of the window to analyze (RFC 3339; default: now - lookback)")
+	fs.StringVar(&a.to, "to", "", "end of the window (RFC 3339; default: now)")
+	fs.DurationVar(&a.lookback, "lookback", 48*time.Hour, "window length when --from is not given; late events inside it are picked up")
+	fs.DurationVar(&a.interval, "interval", 5*time.Minute, "time between runs")
+	fs.BoolVar(&a.once, "once", false, "run once and exit")
+}
+
+func (a *analyzeFlags) window(now time.Time) (analyze.Window, error) {
+	w := analyze.Window{To: now, From: now.Add(-a.lookback)}
+	var err error
+	if a.to != "" {
+		if w.To, err = time.Parse(time.RFC3339, a.to); err != nil {
+			return w, fmt.Errorf("--to %q: want RFC 3339, e.g. 2026-11-01T00:00:00Z", a.to)
+		}
+		w.From = w.To.Add(-a.lookback)
+	}
+	if a.from != "" {
+		if w.From, err = time.Parse(time.RFC3339, a.from); err != nil {
+			return w, fmt.Errorf("--from %q: want RFC 3339, e.g. 2026-10-01T00:00:00Z", a.from)
+		}
+	}
+	if !w.From.Before(w.To) {
+		return w, fmt.Errorf("--from must be before --to")
+	}
+	return w, nil
+}
+
+func (a *analyzeFlags) tenantSettings() (*time.Location, analyze.PracticeHours, error) {
+	loc, err := time.LoadLocation(a.timezone)
+	if err != nil {
+		return nil, analyze.PracticeHours{}, fmt.Errorf("--timezone %q: %w", a.timezone, err)
+	}
+	hours, err := analyze.ParsePracticeHours(a.hours)
+	if err != nil {
+		return nil, hours, fmt.Errorf("--practice-hours: %w", err)
+	}
+	return loc, hours, nil
+}
+
+// runDetectors runs every detector once over w for the tenants with events.
+func runDetectors(ctx context.Context, s store.Store, af *analyzeFlags, w analyze.Window, keep time.Duration, log *slog.Logger) (analyze.RunResult, error) {
+	loc, hours, err := af.tenantSettings()
+	if err != nil {
+		return analyze.RunResult{}, err
+	}
+	ids, err := analyze.TenantsWithEvents(ctx, s, w)
+	if err != nil {
+		return analyze.RunResult{}, fmt.Errorf("list tenants: %w", err)
+	}
+	tenants := make([]analyze.Tenant, len(ids))
+	for i, id := range ids {
+		tenants[i] = analyze.Tenant{ID: id, Location: loc, Hours: hours}
+	}
+	r := &analyze.Runner{Store: s, Log: log, Retention: keep,
+		Detectors: []analyze.Detector{analyze.AfterHours{}, analyze.Terminated{}}}
+	start := time.Now()
+	res, err := r.Run(ctx, tenants, w)
+	if err == nil {
+		log.Info("detectors ran", "tenants", len(tenants), "from", w.From.UTC().Format(time.RFC3339), "to", w.To.UTC().Format(time.RFC3339),
+			"alerts", res.Alerts, "by_severity", res.BySeverity, "duration", time.Since(start).Round(time.Millisecond))
+	}
+	return res, err
+}
+
+func setupAnalyze(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
+	var (
+		cfg    string
+		lg     logFlags
+		sf     storeFlags
+		af     analyzeFlags
+		ret    retentionFlag
+		listen string
+	)
+	fs.StringVar(&cfg, "config", "", "YAML config file")
+	lg.register(fs)
+	sf.register(fs)
+	af.register(fs)
+	ret.register(fs)
+	fs.StringVar(&listen, "listen", "127.0.0.1:9467", "address for /metrics, /healthz and /readyz (empty: off)")
+	return func(ctx context.Context, args []string) error {
+		log, err := lg.logger(e.stderr)
+		if err != nil {
+			return err
+		}
+		if len(args) > 0 {
+			return fmt.Errorf("analyze takes no arguments")
+		}
+		keep, err := ret.duration()
+		if err != nil {
+			return err
+		}
+		if _, _, err := af.tenantSettings(); err != nil {
+			return err
+		}
+		s, err := sf.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		if _, err := store.Migrate(ctx, s, log); err != nil {
+			return err
+		}
+		if af.once {
+			w, err := af.window(time.Now())
+			if err != nil {
+				return err
+			}
+			res, err := runDetectors(ctx, s, &af, w, keep, log)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%d alerts (%v)\n", res.Alerts, res.BySeverity)
+			return nil
+		}
+		ops := opsserver.New(listen, metrics.New(), map[string]opsserver.Check{"store": s.Ping}, log)
+		if err := ops.Start(); err != nil {
+			return err
+		}
+		defer ops.Shutdown(context.Background())
+		for {
+			w, err := af.window(time.Now())
+			if err != nil {
+				return err
+			}
+			if _, err := runDetectors(ctx, s, &af, w, keep, log); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				log.Error("detector run failed; retrying at the next interval", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(af.interval):
+			}
+		}
+	}
+}
