@@ -47,8 +47,8 @@ func (s EventSink) Write(ctx context.Context, msgs []bus.Message, token string) 
 	rows := make([]store.EventRow, 0, len(msgs))
 	var rejects []Reject
 	for _, m := range msgs {
-		var e event.Event
-		if err := json.Unmarshal(m.Value, &e); err != nil {
+		e, err := event.Decode(m.Value, false)
+		if err != nil {
 			rejects = append(rejects, Reject{m, fmt.Errorf("not a phiwatch event: %w", err)})
 			continue
 		}

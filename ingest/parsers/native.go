@@ -2,7 +2,6 @@ package parsers
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -33,14 +32,9 @@ func (Native) Parse(rec Record) ([]event.Event, error) {
 	if len(data) == 0 {
 		return nil, errors.New("empty line")
 	}
-	var e event.Event
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&e); err != nil {
+	e, err := event.Decode(data, true)
+	if err != nil {
 		return nil, fmt.Errorf("not a phiwatch event: %w", err)
-	}
-	if dec.More() {
-		return nil, errors.New("trailing data after the JSON object")
 	}
 	if e.TenantID == "" {
 		e.TenantID = rec.Tenant

@@ -1,0 +1,247 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/phiwatch/phiwatch/analyze"
+	"github.com/phiwatch/phiwatch/api"
+	"github.com/phiwatch/phiwatch/ingest"
+	"github.com/phiwatch/phiwatch/ingest/parsers"
+	"github.com/phiwatch/phiwatch/ingest/reference"
+	"github.com/phiwatch/phiwatch/internal/bus"
+	"github.com/phiwatch/phiwatch/internal/demo"
+	"github.com/phiwatch/phiwatch/internal/metrics"
+	"github.com/phiwatch/phiwatch/internal/store"
+)
+
+// demoRun is what one demo pipeline run produced.
+type demoRun struct {
+	out        *demo.Output
+	store      store.Store
+	metrics    *metrics.Metrics
+	events     int64
+	deadLetter int64
+	alerts     []api.Alert
+}
+
+// runDemoPipeline generates the practice into dir and runs it through the
+// real pipeline in one process: parsers → in-process bus → loaders → the
+// embedded ClickHouse engine → detectors. progress gets one line per step.
+func runDemoPipeline(ctx context.Context, dir string, seed uint64, progress io.Writer, log *slog.Logger) (*demoRun, error) {
+	step := func(format string, args ...any) { fmt.Fprintf(progress, "  "+format+"\n", args...) }
+	start := time.Now()
+	out, err := demo.Generate(demo.Options{Seed: seed})
+	if err != nil {
+		return nil, err
+	}
+	step("generated %s: %d staff, %s to %s (%s), %d EHR audit events, %d Microsoft 365 records, %d Cisco ASA lines",
+		demo.Tenant, len(out.Staff), out.Start.Format("2 Jan"), out.End.AddDate(0, 0, -1).Format("2 Jan 2006"), out.Location,
+		out.Records["fhir-auditevent"], out.Records["m365-audit"], out.Records["cisco-asa"])
+	logs := filepath.Join(dir, "logs")
+	if err := os.MkdirAll(logs, 0o750); err != nil {
+		return nil, err
+	}
+	inputs := []struct {
+		file, format string
+		data         []byte
+	}{
+		{"ehr-auditevents.ndjson", "fhir-auditevent", out.FHIR},
+		{"m365-audit.ndjson", "m365-audit", out.M365},
+		{"asa.log", "cisco-asa", out.ASA},
+		{"roster.csv", "", []byte(out.Roster)},
+	}
+	for _, in := range inputs {
+		if err := os.WriteFile(filepath.Join(logs, in.file), in.data, 0o640); err != nil {
+			return nil, err
+		}
+	}
+	step("wrote the raw logs and the roster to %s", logs)
+
+	s, err := store.Open(ctx, store.Options{DSN: "chdb:" + filepath.Join(dir, "chdb")})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := store.Migrate(ctx, s, log); err != nil {
+		s.Close()
+		return nil, err
+	}
+	run := &demoRun{out: out, store: s, metrics: metrics.New()}
+	people, err := reference.ParseRoster(strings.NewReader(out.Roster), demo.Tenant)
+	if err == nil {
+		var rows []store.WorkforceRow
+		if rows, err = reference.RosterRows(demo.Tenant, people, "demo", "roster.csv", time.Now(), 0); err == nil {
+			err = s.InsertWorkforce(ctx, rows)
+		}
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("import the demo roster: %w", err)
+	}
+	step("imported the roster: %d people", len(people))
+
+	mem := bus.NewMemory(20000)
+	lf := loaderFlags{rows: 20000, bytes: 32 << 20, wait: 200 * time.Millisecond, retentionDay: retentionFlag{days: 7 * 365}}
+	type loaded struct {
+		events, dead int64
+		err          error
+	}
+	done := make(chan loaded, 1)
+	go func() {
+		ev, dl, err := runLoaders(ctx, &lf, mem.Consumer(bus.DefaultEventsTopic), mem.Consumer(bus.DefaultDeadLetterTopic), mem,
+			bus.DefaultDeadLetterTopic, bus.DefaultEventsTopic, s, run.metrics, log, func() { mem.CloseTopic(bus.DefaultDeadLetterTopic) })
+		done <- loaded{ev, dl, err}
+	}()
+	for _, in := range inputs[:3] {
+		p, err := parsers.Lookup(in.format)
+		if err != nil {
+			return nil, err
+		}
+		pl := &ingest.Pipeline{Parser: p, Producer: mem, EventsTopic: bus.DefaultEventsTopic, DeadLetterTopic: bus.DefaultDeadLetterTopic,
+			Tenant: demo.Tenant, SourceName: strings.TrimSuffix(in.file, filepath.Ext(in.file)), Metrics: run.metrics, Log: log}
+		if err := pl.Read(ctx, bytes.NewReader(in.data), in.file); err != nil {
+			return nil, err
+		}
+		st := pl.Stats()
+		step("parsed %-22s with %-16s %6d records → %6d events, %d dead letters", in.file, in.format, st.Records, st.Events, st.DeadLetters)
+	}
+	mem.CloseTopic(bus.DefaultEventsTopic)
+	res := <-done
+	if res.err != nil {
+		return nil, res.err
+	}
+	run.events, run.deadLetter = res.events, res.dead
+	step("loaded %d events and %d dead letters into the embedded ClickHouse engine", res.events, res.dead)
+
+	af := analyzeFlags{timezone: out.Location.String(), hours: "mon-fri 07:00-19:00"}
+	w := analyze.Window{From: out.Start, To: out.End}
+	ar, err := runDetectors(ctx, s, &af, w, 0, log)
+	if err != nil {
+		return nil, err
+	}
+	step("ran the detectors over the month: %d alerts %v", ar.Alerts, ar.BySeverity)
+	var alerts []api.Alert
+	if err := s.Select(ctx, &alerts, `SELECT alert_id, rule, severity, score, actor_id, actor_name, actor_role, patient_ids,
+		first_seen, last_seen, reason, evidence_event_ids, evidence_count, explanations, detector_version, detected_at
+		FROM `+s.Database()+`.alerts_current WHERE tenant_id = {t:String}
+		ORDER BY multiIf(severity = 'critical', 4, severity = 'high', 3, severity = 'medium', 2, 1) DESC, first_seen`,
+		store.Params{"t": demo.Tenant}); err != nil {
+		return nil, err
+	}
+	run.alerts = alerts
+	step("done in %s", time.Since(start).Round(100*time.Millisecond))
+	return run, nil
+}
+
+func setupDemo(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
+	var (
+		cfg, dir, listen string
+		seed             uint64
+		exit             bool
+		lg               logFlags
+	)
+	fs.StringVar(&cfg, "config", "", "YAML config file")
+	fs.StringVar(&dir, "dir", "", "where to put the demo's logs and store (default: a new temporary directory)")
+	fs.StringVar(&listen, "listen", "127.0.0.1:8080", "API address")
+	fs.Uint64Var(&seed, "seed", 1, "generator seed (the same seed gives the same practice)")
+	fs.BoolVar(&exit, "exit", false, "exit after the pipeline ran instead of serving the API")
+	lg.register(fs)
+	return func(ctx context.Context, args []string) error {
+		if lg.level == "info" {
+			lg.level = "warn" // the demo prints its own progress
+		}
+		log, err := lg.logger(e.stderr)
+		if err != nil {
+			return err
+		}
+		if dir == "" {
+			if dir, err = os.MkdirTemp("", "phiwatch-demo-"); err != nil {
+				return err
+			}
+		} else if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+			return fmt.Errorf("--dir %s is not empty; the demo starts from nothing", dir)
+		}
+		fmt.Fprintf(e.stdout, "phiwatch demo: one practice's month through the whole pipeline, on the embedded ClickHouse engine\n")
+		run, err := runDemoPipeline(ctx, dir, seed, e.stdout, log)
+		if err != nil {
+			return err
+		}
+		defer run.store.Close()
+		printAlerts(e.stdout, run)
+		if exit {
+			return nil
+		}
+		token := make([]byte, 16)
+		rand.Read(token)
+		tok := "demo-" + hex.EncodeToString(token)
+		tokens, err := api.NewTokens([]api.Token{{Name: "demo", Token: tok, Tenants: []string{demo.Tenant}}})
+		if err != nil {
+			return err
+		}
+		a, err := startAPI(listen, run.store, tokens, run.metrics, log)
+		if err != nil {
+			return err
+		}
+		defer a.Shutdown()
+		from := run.out.Start.UTC().Format(time.RFC3339)
+		fmt.Fprintf(e.stdout, `
+The API is up at %[1]s (token valid while this runs; Ctrl-C stops it).
+
+  curl -s -H 'Authorization: Bearer %[2]s' '%[1]s/api/v1/tenants/%[3]s/alerts?from=%[4]s'
+  curl -s -H 'Authorization: Bearer %[2]s' '%[1]s/api/v1/tenants/%[3]s/events?actor=dortiz&from=%[4]s&limit=5'
+
+Raw logs: %[5]s/logs   Metrics: %[1]s/metrics
+Look inside the store with: phiwatch query --store chdb:%[5]s/chdb 'SELECT count() FROM phiwatch.events'
+(stop the demo first: the embedded engine allows one process per store)
+`, a.URL(), tok, demo.Tenant, from, dir)
+		<-ctx.Done()
+		return nil
+	}
+}
+
+func printAlerts(w io.Writer, run *demoRun) {
+	fmt.Fprintf(w, "\nAlerts for %s, most severe first:\n", demo.Tenant)
+	sort.SliceStable(run.alerts, func(i, j int) bool {
+		return severityOrder(run.alerts[i].Severity) > severityOrder(run.alerts[j].Severity)
+	})
+	for _, a := range run.alerts {
+		fmt.Fprintf(w, "  [%-8s] %-25s %s\n", a.Severity, a.Rule, a.Reason)
+	}
+	fmt.Fprintf(w, "\nInjected cases (%d):\n", len(run.out.Cases))
+	for _, c := range run.out.Cases {
+		found := "MISSED"
+		for _, a := range run.alerts {
+			if caseMatches(c, a, run.out.Location) {
+				found = "alerted"
+				break
+			}
+		}
+		fmt.Fprintf(w, "  %-8s %s\n", found, c.Name)
+	}
+}
+
+func severityOrder(s string) int {
+	for i, v := range analyze.Severities {
+		if v == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// caseMatches reports whether an alert is the one an injected case expects.
+func caseMatches(c demo.Case, a api.Alert, loc *time.Location) bool {
+	return a.Rule == c.Rule && a.ActorID == c.ActorID &&
+		a.FirstSeen.In(loc).Format("2006-01-02") == c.Day.In(loc).Format("2006-01-02")
+}

@@ -1,0 +1,69 @@
+package cli
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/phiwatch/phiwatch/internal/testenv"
+)
+
+// The demo's pipeline, run for real: every injected case raises its alert,
+// ordinary work raises (almost) none, and every generated record parses.
+func TestDemoFindsInjectedCases(t *testing.T) {
+	testenv.RequireChdb(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var progress strings.Builder
+	start := time.Now()
+	run, err := runDemoPipeline(ctx, t.TempDir(), 1, &progress, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	defer run.store.Close()
+	t.Logf("demo pipeline in %s:\n%s", time.Since(start).Round(time.Millisecond), progress.String())
+
+	total := 0
+	for _, n := range run.out.Records {
+		total += n
+	}
+	if run.deadLetter != 0 || run.events != int64(total) {
+		t.Errorf("loaded %d events and %d dead letters from %d generated records; every demo record should parse", run.events, run.deadLetter, total)
+	}
+	matched := map[int]bool{}
+	for i, c := range run.out.Cases {
+		for j, a := range run.alerts {
+			if caseMatches(c, a, run.out.Location) {
+				matched[j] = true
+				t.Logf("case %q → [%s] %s", c.Name, a.Severity, a.Reason)
+				if len(a.EvidenceEventIDs) == 0 || a.Reason == "" {
+					t.Errorf("alert for %q has no evidence or reason", c.Name)
+				}
+			}
+		}
+		found := false
+		for j := range run.alerts {
+			if matched[j] && caseMatches(c, run.alerts[j], run.out.Location) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("injected case %d (%s: %s on %s) raised no alert", i, c.Rule, c.ActorID, c.Day.Format("2006-01-02"))
+		}
+	}
+	var extra []string
+	for j, a := range run.alerts {
+		if !matched[j] {
+			extra = append(extra, "["+a.Severity+"] "+a.Reason)
+		}
+	}
+	// A month of ordinary work for ~25 people should cost a reviewer at most
+	// a couple of looks.
+	if len(extra) > 2 {
+		t.Errorf("%d alerts about ordinary activity (want at most 2):\n%s", len(extra), strings.Join(extra, "\n"))
+	}
+	t.Logf("%d alerts, %d for injected cases, %d about ordinary activity", len(run.alerts), len(matched), len(extra))
+}
