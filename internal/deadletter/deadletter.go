@@ -33,12 +33,22 @@ type Record struct {
 	ReceivedAt time.Time `json:"received_at"`
 }
 
+// MaxRaw bounds the raw bytes a dead letter carries, so it fits a Kafka
+// message (1 MiB by default) even base64-encoded; the origin still says
+// where the whole record is.
+const MaxRaw = 512 << 10
+
 // New builds a record; raw that is not valid UTF-8 is kept base64-encoded
-// (JSON would otherwise mangle it).
+// (JSON would otherwise mangle it), and raw longer than MaxRaw is truncated
+// with a note in the reason.
 func New(tenant string, stage Stage, format, origin string, reason error, raw []byte, at time.Time) Record {
 	r := Record{TenantID: tenant, Stage: stage, Format: format, Origin: origin, ReceivedAt: at.UTC().Truncate(time.Millisecond)}
 	if reason != nil {
 		r.Reason = reason.Error()
+	}
+	if len(raw) > MaxRaw {
+		r.Reason += fmt.Sprintf(" (raw record of %d bytes truncated to %d; the whole record is at the origin)", len(raw), MaxRaw)
+		raw = raw[:MaxRaw]
 	}
 	if utf8.Valid(raw) {
 		r.Raw = string(raw)
