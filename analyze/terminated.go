@@ -116,7 +116,7 @@ func (d Terminated) alert(t Tenant, evs []terminatedRow) store.AlertRow {
 	}
 	var what []string
 	for k, n := range counts {
-		what = append(what, fmt.Sprintf("%d %s", n, k))
+		what = append(what, fmt.Sprintf("%s ×%d", k, n))
 	}
 	sort.Strings(what)
 	from := ""

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // Memory is the in-process bus for `phiwatch all` and `phiwatch demo`: one
@@ -20,7 +21,7 @@ type memTopic struct {
 	ch     chan Message
 	mu     sync.RWMutex // held for reading while sending, for writing to close
 	closed bool
-	offset int64
+	offset atomic.Int64
 }
 
 // NewMemory returns an in-process bus holding at most capacity messages per topic.
@@ -62,6 +63,9 @@ func (t *memTopic) send(ctx context.Context, msg Message) error {
 	if t.closed {
 		return fmt.Errorf("publish to %s: %w", msg.Topic, ErrClosed)
 	}
+	// Offsets identify messages (the loader's insert deduplication tokens
+	// are built from them), so each gets its own, as on Kafka.
+	msg.Offset = t.offset.Add(1) - 1
 	select {
 	case t.ch <- msg:
 		return nil

@@ -21,10 +21,10 @@ func TestMemoryBackpressureAndClose(t *testing.T) {
 	}
 	c := m.Consumer("a")
 	m.CloseTopic("a")
-	for _, want := range []string{"1", "2"} {
+	for i, want := range []string{"1", "2"} {
 		msg, err := c.Fetch(ctx)
-		if err != nil || string(msg.Value) != want || msg.Topic != "a" {
-			t.Fatalf("fetch = %q, %v; want %s", msg.Value, err, want)
+		if err != nil || string(msg.Value) != want || msg.Topic != "a" || msg.Offset != int64(i) {
+			t.Fatalf("fetch = %q offset %d, %v; want %s at offset %d", msg.Value, msg.Offset, err, want, i)
 		}
 	}
 	if _, err := c.Fetch(ctx); !errors.Is(err, ErrClosed) {

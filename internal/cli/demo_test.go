@@ -33,6 +33,17 @@ func TestDemoFindsInjectedCases(t *testing.T) {
 	if run.deadLetter != 0 || run.events != int64(total) {
 		t.Errorf("loaded %d events and %d dead letters from %d generated records; every demo record should parse", run.events, run.deadLetter, total)
 	}
+	// What the product reads, not what the loader counted: every event, once.
+	var stored []struct {
+		N        uint64 `json:"n"`
+		Distinct uint64 `json:"distinct_ids"`
+	}
+	if err := run.store.Select(ctx, &stored, "SELECT count() AS n, uniqExact(event_id) AS distinct_ids FROM phiwatch.events", nil); err != nil {
+		t.Fatal(err)
+	}
+	if stored[0].N != uint64(total) || stored[0].Distinct != uint64(total) {
+		t.Fatalf("the store reads %d events (%d distinct), want all %d generated", stored[0].N, stored[0].Distinct, total)
+	}
 	matched := map[int]bool{}
 	for i, c := range run.out.Cases {
 		for j, a := range run.alerts {
