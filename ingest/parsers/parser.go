@@ -49,6 +49,9 @@ type Framer interface {
 func All() []Parser {
 	ps := []Parser{
 		Native{},
+		CiscoASA{},
+		FHIRAuditEvent{},
+		M365Audit{},
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].Name() < ps[j].Name() })
 	return ps

@@ -71,7 +71,7 @@ func TestDemoFindsInjectedCases(t *testing.T) {
 			extra = append(extra, "["+a.Severity+"] "+a.Reason)
 		}
 	}
-	// A month of ordinary work for ~25 people should cost a reviewer at most
+	// A month of ordinary work for ~22 people should cost a reviewer at most
 	// a couple of looks.
 	if len(extra) > 2 {
 		t.Errorf("%d alerts about ordinary activity (want at most 2):\n%s", len(extra), strings.Join(extra, "\n"))

@@ -20,6 +20,12 @@ type Metrics struct {
 	// dead letters published by any role, by stage
 	DeadLettered *prometheus.CounterVec
 
+	// syslog receiver (ingest --syslog-udp / --syslog-tcp)
+	SyslogMessages    *prometheus.CounterVec // messages received, by transport
+	SyslogTruncated   *prometheus.CounterVec // messages cut short (size limit, connection ended), by transport
+	SyslogErrors      *prometheus.CounterVec // by transport and kind (read, accept, handler, connection_limit)
+	SyslogConnections prometheus.Gauge       // open TCP connections
+
 	// loader
 	LoaderConsumed       *prometheus.CounterVec // messages fetched, by topic
 	LoaderInserted       *prometheus.CounterVec // rows inserted, by table
@@ -51,6 +57,18 @@ func New() *Metrics {
 		DeadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "phiwatch_dead_letters_total", Help: "Records sent to the dead-letter topic, by stage (parse, validate, decode).",
 		}, []string{"stage"}),
+		SyslogMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "phiwatch_syslog_messages_total", Help: "Syslog messages received, by transport (udp, tcp).",
+		}, []string{"transport"}),
+		SyslogTruncated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "phiwatch_syslog_truncated_total", Help: "Syslog messages delivered truncated (over the size limit or cut off mid-frame) and so dead-lettered, by transport.",
+		}, []string{"transport"}),
+		SyslogErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "phiwatch_syslog_errors_total", Help: "Syslog receiver problems, by transport and kind (read, accept, handler, connection_limit).",
+		}, []string{"transport", "kind"}),
+		SyslogConnections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "phiwatch_syslog_tcp_connections", Help: "Open syslog TCP connections.",
+		}),
 		LoaderConsumed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "phiwatch_loader_consumed_total", Help: "Messages fetched from the bus by the loader, by topic.",
 		}, []string{"topic"}),
@@ -79,6 +97,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.IngestRecords, m.IngestEvents, m.IngestFailures, m.PublishDuration, m.DeadLettered,
+		m.SyslogMessages, m.SyslogTruncated, m.SyslogErrors, m.SyslogConnections,
 		m.LoaderConsumed, m.LoaderInserted, m.LoaderInsertFailures, m.LoaderBatchRows,
 		m.LoaderInsertDuration, m.LoaderLag, m.LoaderLastInsert,
 	)
