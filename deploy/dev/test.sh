@@ -29,4 +29,6 @@ rc=${PIPESTATUS[0]}
 if grep -q -- '--- SKIP' /tmp/phiwatch-test.log; then
   echo "== skipped tests:"; grep -A1 -- '--- SKIP' /tmp/phiwatch-test.log || true
 fi
-exit "$rc"
+[[ "$rc" -eq 0 ]] || exit "$rc"
+echo "== fuzz every parser briefly (FUZZTIME=${FUZZTIME:=5s} per target)"
+FUZZTIME="$FUZZTIME" bash deploy/dev/fuzz.sh
