@@ -188,7 +188,7 @@ func TestTerminatedAndRunner(t *testing.T) {
 	t.Log(a.Reason)
 	if a.EvidenceCount != 3 || len(a.EvidenceEventIDs) != 3 || a.PatientIDs[0] != "P9" ||
 		!strings.Contains(a.Reason, "Jamie Lee (nurse) left on 12 Oct 2026, but their accounts were used 3 days after that, on Thu 15 Oct 2026") ||
-		!strings.Contains(a.Reason, "198.51.100.7") || !strings.Contains(a.Reason, "VPN connect ×1") {
+		!strings.Contains(a.Reason, "198.51.100.7") || !strings.Contains(a.Reason, "VPN session start ×1") || !strings.Contains(a.Reason, "mailbox access ×1") {
 		t.Fatalf("alert %+v", a)
 	}
 	tenants, err := TenantsWithEvents(ctx, s, w)

@@ -109,16 +109,21 @@ func (d Terminated) alert(t Tenant, evs []terminatedRow) store.AlertRow {
 			patients[e.PatientID] = true
 			pids = append(pids, e.PatientID)
 		}
-		counts[describeActivity(e)]++
+		counts[describeActivity(e)]++ // "" counts the unnamed ones
 		if e.Outcome != "failure" && (e.PatientID != "" || e.SourceKind == "vpn" || e.Action == "login") {
 			severity, score = SeverityCritical, 95
 		}
 	}
 	var what []string
 	for k, n := range counts {
-		what = append(what, fmt.Sprintf("%s ×%d", k, n))
+		if k != "" {
+			what = append(what, fmt.Sprintf("%s ×%d", k, n))
+		}
 	}
 	sort.Strings(what)
+	if n := counts[""]; n > 0 {
+		what = append(what, plural(n, "other event", "other events"))
+	}
 	from := ""
 	if len(ips) > 0 {
 		from = " from " + strings.Join(sortedKeys(ips), ", ")
@@ -139,22 +144,26 @@ func (d Terminated) alert(t Tenant, evs []terminatedRow) store.AlertRow {
 	}
 }
 
+// describeActivity names an event for the reason text; "" for events that
+// only count (address assignments, attribute updates).
 func describeActivity(e terminatedRow) string {
-	var s string
+	labels := map[string]string{
+		"vpn/vpn_connect": "VPN session start", "vpn/vpn_disconnect": "VPN session end",
+		"vpn/login": "VPN sign-in", "vpn/login_failed": "failed VPN sign-in",
+		"email/login": "Microsoft 365 sign-in", "email/login_failed": "failed Microsoft 365 sign-in",
+		"email/mailbox_access": "mailbox access", "email/send": "email sent", "email/rule_change": "mailbox rule change",
+		"ehr/login": "EHR sign-in", "ehr/login_failed": "failed EHR sign-in", "ehr/search": "patient search",
+	}
 	switch {
 	case e.PatientID != "":
-		s = "patient-record " + e.Action
-	case e.SourceKind == "vpn":
-		s = "VPN " + strings.TrimPrefix(e.Action, "vpn_")
-	case e.SourceKind == "email":
-		s = "email " + strings.ReplaceAll(e.Action, "_", " ")
-	default:
-		s = e.SourceKind + " " + strings.ReplaceAll(e.Action, "_", " ")
+		return "patient-record " + e.Action
+	case e.Action == "other":
+		return ""
 	}
-	if e.Outcome == "failure" {
-		s += " (failed)"
+	if l, ok := labels[e.SourceKind+"/"+e.Action]; ok {
+		return l
 	}
-	return s
+	return e.SourceKind + " " + strings.ReplaceAll(e.Action, "_", " ")
 }
 
 func sortedKeys(m map[string]bool) []string {
