@@ -155,16 +155,30 @@ func respond[T any](c *gin.Context, tenant string, from, to time.Time, items []T
 	c.JSON(http.StatusOK, resp)
 }
 
+// listing holds the parameters every list endpoint takes.
+type listing struct {
+	tenant        string
+	from, to      time.Time
+	limit, offset int
+}
+
+// listParams reads them, answering 400 itself when they are bad.
+func (s *server) listParams(c *gin.Context) (listing, bool) {
+	l := listing{tenant: c.Param("tenant")}
+	var ok bool
+	if l.from, l.to, ok = s.timeRange(c); !ok {
+		return l, false
+	}
+	l.limit, l.offset, ok = page(c)
+	return l, ok
+}
+
 func (s *server) alerts(c *gin.Context) {
-	tenant := c.Param("tenant")
-	from, to, ok := s.timeRange(c)
+	l, ok := s.listParams(c)
 	if !ok {
 		return
 	}
-	limit, offset, ok := page(c)
-	if !ok {
-		return
-	}
+	tenant, from, to, limit, offset := l.tenant, l.from, l.to, l.limit, l.offset
 	f := AlertFilter{From: from, To: to, Limit: limit, Offset: offset, Rule: c.Query("rule"), MinSeverity: c.Query("severity")}
 	if f.MinSeverity != "" {
 		if _, known := severityRank[f.MinSeverity]; !known {
@@ -182,15 +196,11 @@ func (s *server) alerts(c *gin.Context) {
 }
 
 func (s *server) events(c *gin.Context) {
-	tenant := c.Param("tenant")
-	from, to, ok := s.timeRange(c)
+	l, ok := s.listParams(c)
 	if !ok {
 		return
 	}
-	limit, offset, ok := page(c)
-	if !ok {
-		return
-	}
+	tenant, from, to, limit, offset := l.tenant, l.from, l.to, l.limit, l.offset
 	f := EventFilter{From: from, To: to, Limit: limit, Offset: offset, Actor: c.Query("actor"), Patient: c.Query("patient")}
 	if f.Actor == "" && f.Patient == "" {
 		problem(c, 400, "give actor=<user id> or patient=<patient id>: events are listed for one person at a time")

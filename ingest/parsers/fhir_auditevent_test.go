@@ -15,19 +15,6 @@ import (
 	"github.com/phiwatch/phiwatch/internal/event"
 )
 
-func TestFHIRAuditEventRegistered(t *testing.T) {
-	p, err := Lookup("fhir-auditevent")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.Kind() != event.KindEHR {
-		t.Errorf("kind %q, want ehr", p.Kind())
-	}
-	if _, ok := p.(Framer); !ok {
-		t.Error("fhir-auditevent does not frame its own records")
-	}
-}
-
 func TestFHIRAction(t *testing.T) {
 	dcm := func(code string) []fhirCoding { return []fhirCoding{{Code: code}} }
 	rest := dcm("rest")

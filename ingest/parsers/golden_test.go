@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/phiwatch/phiwatch/internal/event"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files from the parsers' output")
@@ -87,6 +89,28 @@ func TestGolden(t *testing.T) {
 					t.Errorf("output differs from %s (go test -update rewrites it; review the diff)\n--- got\n%s", golden, got)
 				}
 			})
+		}
+	}
+}
+
+// TestRegistered checks each format is listed with its kind and framing.
+func TestRegistered(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		kind   event.SourceKind
+		framer bool
+	}{
+		{"phiwatch-ndjson", "", false},
+		{"fhir-auditevent", event.KindEHR, true},
+		{"m365-audit", event.KindEmail, true},
+		{"cisco-asa", event.KindVPN, false},
+	} {
+		p, err := Lookup(c.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, framer := p.(Framer); p.Kind() != c.kind || framer != c.framer {
+			t.Errorf("%s: kind %q framer %v, want %q %v", c.name, p.Kind(), framer, c.kind, c.framer)
 		}
 	}
 }

@@ -15,19 +15,6 @@ import (
 	"github.com/phiwatch/phiwatch/internal/event"
 )
 
-func TestM365AuditRegistered(t *testing.T) {
-	p, err := Lookup("m365-audit")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.Kind() != event.KindEmail {
-		t.Errorf("kind %q, want email", p.Kind())
-	}
-	if _, ok := p.(Framer); !ok {
-		t.Error("m365-audit does not frame its own records")
-	}
-}
-
 func TestM365Action(t *testing.T) {
 	nv := func(kv ...string) []m365NameValue {
 		var out []m365NameValue
