@@ -33,6 +33,9 @@ type Pipeline struct {
 	Metrics         *metrics.Metrics
 	Log             *slog.Logger
 	Now             func() time.Time // default time.Now
+	// Enrich, when set, adds to each parsed event before it is validated
+	// (GeoIP of the client address, say). It must not fail the event.
+	Enrich func(*event.Event)
 
 	pending []bus.Message
 	stats   Stats
@@ -79,6 +82,9 @@ func (p *Pipeline) Handle(ctx context.Context, rec parsers.Record) error {
 	now := p.now()
 	for i := range events {
 		e := &events[i]
+		if p.Enrich != nil {
+			p.Enrich(e)
+		}
 		if err := e.Validate(now); err != nil {
 			if err := p.deadLetter(ctx, rec, deadletter.StageValidate, err); err != nil {
 				return err
