@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +21,7 @@ type Message struct {
 	// Data is the whole message, header included, without its framing
 	// (octet count, trailing LF, CR or NUL): the same bytes a file line holds.
 	Data      []byte
-	Transport string // "udp" or "tcp"
+	Transport string // "udp", "tcp" or "tls"
 	Peer      net.Addr
 	// Seq numbers the messages of one TCP connection from 1; 0 for UDP.
 	Seq        uint64
@@ -196,6 +197,20 @@ func (l *Listener) ServeUDP(ctx context.Context, pc net.PacketConn) error {
 // once every connection is closed) or accepting fails for good. It closes
 // ln and its connections when it returns.
 func (l *Listener) ServeTCP(ctx context.Context, ln net.Listener) error {
+	return l.serveStream(ctx, ln, "tcp")
+}
+
+// ServeTLS is ServeTCP over TLS (RFC 5425: syslog over TLS, octet-counted
+// framing, port 6514 by convention). tc holds the server certificate and,
+// for mutual TLS, the client CAs. Messages say transport "tls".
+func (l *Listener) ServeTLS(ctx context.Context, ln net.Listener, tc *tls.Config) error {
+	if tc == nil || (len(tc.Certificates) == 0 && tc.GetCertificate == nil) {
+		return errors.New("syslog: TLS needs a server certificate")
+	}
+	return l.serveStream(ctx, tls.NewListener(ln, tc), "tls")
+}
+
+func (l *Listener) serveStream(ctx context.Context, ln net.Listener, transport string) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
@@ -213,12 +228,12 @@ func (l *Listener) ServeTCP(ctx context.Context, ln net.Listener) error {
 				return nil
 			}
 			if errors.Is(err, net.ErrClosed) {
-				return fmt.Errorf("syslog: TCP listener %s closed: %w", ln.Addr(), err)
+				return fmt.Errorf("syslog: %s listener %s closed: %w", transport, ln.Addr(), err)
 			}
 			// Out of file descriptors and the like pass; back off as
 			// net/http does rather than spin.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			l.cfg.Metrics.SyslogErrors.WithLabelValues("tcp", "accept").Inc()
+			l.cfg.Metrics.SyslogErrors.WithLabelValues(transport, "accept").Inc()
 			l.cfg.Log.Warn("syslog: accept failed; retrying", "addr", ln.Addr(), "err", err, "retry_in", backoff)
 			select {
 			case <-time.After(backoff):
@@ -231,7 +246,7 @@ func (l *Listener) ServeTCP(ctx context.Context, ln net.Listener) error {
 		select {
 		case slots <- struct{}{}:
 		default:
-			l.cfg.Metrics.SyslogErrors.WithLabelValues("tcp", "connection_limit").Inc()
+			l.cfg.Metrics.SyslogErrors.WithLabelValues(transport, "connection_limit").Inc()
 			l.cfg.Log.Warn("syslog: too many TCP connections; closing the new one", "peer", conn.RemoteAddr(), "limit", l.cfg.MaxConnections)
 			conn.Close()
 			continue
@@ -240,20 +255,32 @@ func (l *Listener) ServeTCP(ctx context.Context, ln net.Listener) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			l.serveConn(ctx, conn)
+			l.serveConn(ctx, conn, transport)
 		}()
 	}
 }
 
-func (l *Listener) serveConn(ctx context.Context, conn net.Conn) {
+func (l *Listener) serveConn(ctx context.Context, conn net.Conn, transport string) {
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	l.cfg.Metrics.SyslogConnections.Inc()
 	defer l.cfg.Metrics.SyslogConnections.Dec()
 	peer := conn.RemoteAddr()
-	log := l.cfg.Log.With("peer", peer.String())
-	log.Debug("syslog: TCP connection opened")
+	log := l.cfg.Log.With("peer", peer.String(), "transport", transport)
+	log.Debug("syslog: connection opened")
+	if tc, ok := conn.(*tls.Conn); ok {
+		// A peer that connects and never completes the handshake would
+		// otherwise hold a connection slot for the whole idle timeout.
+		hctx, cancel := context.WithTimeout(ctx, l.cfg.FrameTimeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			l.cfg.Metrics.SyslogErrors.WithLabelValues(transport, "handshake").Inc()
+			log.Warn("syslog: TLS handshake failed", "err", err)
+			return
+		}
+	}
 	fr := &frameReader{br: bufio.NewReaderSize(conn, 32<<10), max: l.cfg.MaxMessageBytes}
 	var seq uint64
 	deadline := func(d time.Duration) {
@@ -281,10 +308,10 @@ func (l *Listener) serveConn(ctx context.Context, conn net.Conn) {
 		}
 		if len(data) > 0 || cut != "" {
 			seq++
-			m := Message{Data: data, Transport: "tcp", Peer: peer, Seq: seq, ReceivedAt: l.cfg.Now(), Truncated: cut != "", TruncatedReason: cut}
+			m := Message{Data: data, Transport: transport, Peer: peer, Seq: seq, ReceivedAt: l.cfg.Now(), Truncated: cut != "", TruncatedReason: cut}
 			if herr := l.deliver(ctx, m); herr != nil {
 				if ctx.Err() == nil {
-					l.cfg.Metrics.SyslogErrors.WithLabelValues("tcp", "handler").Inc()
+					l.cfg.Metrics.SyslogErrors.WithLabelValues(transport, "handler").Inc()
 					log.Warn("syslog: message not taken; closing the connection so the sender notices", "origin", m.Origin(), "err", herr)
 				}
 				return
@@ -299,7 +326,7 @@ func (l *Listener) serveConn(ctx context.Context, conn net.Conn) {
 				log.Debug("syslog: TCP connection timed out; closing", "messages", seq, "mid_message", cut != "",
 					"idle_timeout", l.cfg.IdleTimeout, "frame_timeout", l.cfg.FrameTimeout)
 			default:
-				l.cfg.Metrics.SyslogErrors.WithLabelValues("tcp", "read").Inc()
+				l.cfg.Metrics.SyslogErrors.WithLabelValues(transport, "read").Inc()
 				log.Warn("syslog: TCP connection failed", "messages", seq, "err", err)
 			}
 			return
