@@ -54,7 +54,9 @@ func TestTLS(t *testing.T) {
 	l := NewListener(Config{Metrics: m, FrameTimeout: 300 * time.Millisecond}, c)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- l.ServeTLS(ctx, ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}) }()
+	go func() {
+		done <- l.ServeTLS(ctx, ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
