@@ -7,23 +7,29 @@ import (
 	"strings"
 	"time"
 
+	"github.com/phiwatch/phiwatch/internal/identity"
 	"github.com/phiwatch/phiwatch/internal/store"
 )
 
 // Terminated flags any activity, from any source, by an account of someone
 // whose roster termination date has passed: the day after termination and
-// later. Accounts are matched by the roster's user_id, email and aliases,
-// case-insensitively. One alert per person and day.
+// later. Which person an account belongs to is identity resolution's call
+// (internal/identity: roster user_id, email, per-system user names and
+// aliases, account inventories, FHIR practitioners, then the documented
+// heuristics), so this detector sees the same links as every other.
+// Ambiguous accounts are not guessed: they raise nothing here and are listed
+// by phiwatch reference unlinked. One alert per person and day.
 type Terminated struct{}
 
 // Rule implements Detector.
 func (Terminated) Rule() string { return "terminated_user_activity" }
 
 type terminatedRow struct {
-	UserID     string    `json:"user_id"`
-	Name       string    `json:"name"`
-	Role       string    `json:"role"`
-	Terminated string    `json:"termination_date"`
+	UserID     string    `json:"-"`
+	Name       string    `json:"-"`
+	Role       string    `json:"-"`
+	Terminated string    `json:"-"`
+	Method     string    `json:"-"`
 	Day        string    `json:"day"`
 	EventID    string    `json:"event_id"`
 	Time       time.Time `json:"time"`
@@ -37,31 +43,63 @@ type terminatedRow struct {
 
 // Detect implements Detector.
 func (d Terminated) Detect(ctx context.Context, q Querier, t Tenant, w Window) ([]store.AlertRow, error) {
+	idx, err := identity.NewResolver(q).Load(ctx, t.ID)
+	if err != nil {
+		return nil, fmt.Errorf("load identities: %w", err)
+	}
 	db := q.Database()
-	var rows []terminatedRow
-	err := q.Select(ctx, &rows, `
-WITH ids AS (
-    SELECT user_id, name, role, termination_date,
-           arrayJoin(arrayDistinct(arrayMap(x -> lower(x), arrayFilter(x -> x != '', arrayConcat([user_id, email], aliases))))) AS ident
-    FROM `+db+`.workforce_current
-    WHERE tenant_id = {tenant:String} AND termination_date IS NOT NULL
-)
-SELECT ids.user_id AS user_id, ids.name AS name, ids.role AS role,
-       toString(ids.termination_date) AS termination_date,
-       toString(toDate(e.time, {tz:String})) AS day,
+	var actors []struct {
+		ActorID string `json:"actor_id"`
+	}
+	err = q.Select(ctx, &actors, `
+SELECT DISTINCT actor_id FROM `+db+`.events
+WHERE tenant_id = {tenant:String} AND time >= {from:DateTime64(3)} AND time < {to:DateTime64(3)} AND actor_id != ''`,
+		store.Params{"tenant": t.ID, "from": chTime(w.From), "to": chTime(w.To)})
+	if err != nil {
+		return nil, fmt.Errorf("list the window's actors: %w", err)
+	}
+	links := map[string]identity.Link{}
+	var ids []string
+	for _, a := range actors {
+		l := idx.Resolve(a.ActorID)
+		if p, ok := idx.Person(l.UserID); ok && l.Linked() && p.TerminationDate != "" {
+			links[a.ActorID] = l
+			ids = append(ids, a.ActorID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	sort.Strings(ids)
+	var evs []terminatedRow
+	err = q.Select(ctx, &evs, `
+SELECT toString(toDate(e.time, {tz:String})) AS day,
        e.event_id AS event_id, e.time AS time, e.actor_id AS actor_id, toString(e.source_kind) AS source_kind,
        toString(e.action) AS action, toString(e.outcome) AS outcome, e.patient_id AS patient_id, e.client_ip AS client_ip
 FROM `+db+`.events AS e
-INNER JOIN ids ON lower(e.actor_id) = ids.ident
 WHERE e.tenant_id = {tenant:String}
   AND e.time >= {from:DateTime64(3)} AND e.time < {to:DateTime64(3)}
-  AND toDate(e.time, {tz:String}) > assumeNotNull(ids.termination_date)
-ORDER BY user_id, time, event_id`, store.Params{
-		"tenant": t.ID, "tz": t.Location.String(), "from": chTime(w.From), "to": chTime(w.To),
+  AND e.actor_id IN {actors:Array(String)}
+ORDER BY time, event_id`, store.Params{
+		"tenant": t.ID, "tz": t.Location.String(), "from": chTime(w.From), "to": chTime(w.To), "actors": chStrings(ids),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("match activity against terminations: %w", err)
 	}
+	var rows []terminatedRow
+	for _, e := range evs {
+		l := links[e.ActorID]
+		p, _ := idx.Person(l.UserID)
+		// Activity on the termination day itself is expected (the last
+		// shift); from the next local day on it is not. Dates compare as
+		// YYYY-MM-DD strings.
+		if e.Day <= p.TerminationDate {
+			continue
+		}
+		e.UserID, e.Name, e.Role, e.Terminated, e.Method = p.UserID, p.Name, p.Role, p.TerminationDate, string(l.Method)
+		rows = append(rows, e)
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].UserID < rows[j].UserID })
 	type key struct{ user, day string }
 	groups := map[key][]terminatedRow{}
 	var keys []key
@@ -85,6 +123,16 @@ ORDER BY user_id, time, event_id`, store.Params{
 	return alerts, nil
 }
 
+// chStrings renders a ClickHouse Array(String) parameter value.
+func chStrings(ss []string) string {
+	q := strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+	parts := make([]string, len(ss))
+	for i, s := range ss {
+		parts[i] = "'" + q.Replace(s) + "'"
+	}
+	return "[" + strings.Join(parts, ",") + "]"
+}
+
 func (d Terminated) alert(t Tenant, evs []terminatedRow) store.AlertRow {
 	first := evs[0]
 	termDate, _ := time.Parse("2006-01-02", first.Terminated)
@@ -93,7 +141,7 @@ func (d Terminated) alert(t Tenant, evs []terminatedRow) store.AlertRow {
 
 	var eids, pids []string
 	patients := map[string]bool{}
-	accounts := map[string]bool{}
+	accounts := map[string]string{} // actor id → how it was linked
 	ips := map[string]bool{}
 	counts := map[string]int{}
 	severity, score := SeverityHigh, float32(75)
@@ -101,7 +149,7 @@ func (d Terminated) alert(t Tenant, evs []terminatedRow) store.AlertRow {
 		if len(eids) < 200 {
 			eids = append(eids, e.EventID)
 		}
-		accounts[e.ActorID] = true
+		accounts[e.ActorID] = strings.ReplaceAll(e.Method, "_", " ")
 		if e.ClientIP != "" {
 			ips[e.ClientIP] = true
 		}
@@ -139,9 +187,23 @@ func (d Terminated) alert(t Tenant, evs []terminatedRow) store.AlertRow {
 		EvidenceEventIDs: eids, EvidenceCount: uint32(len(evs)),
 		Explanations: []string{
 			fmt.Sprintf("roster: terminated %s", first.Terminated),
-			"accounts matched: " + strings.Join(sortedKeys(accounts), ", "),
+			"accounts matched: " + matchedAccounts(accounts),
 		},
 	}
+}
+
+// matchedAccounts lists the accounts with how each was linked:
+// "JLEE-VPN (roster alias), jlee (roster user id)".
+func matchedAccounts(m map[string]string) string {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for i, id := range ids {
+		ids[i] = id + " (" + m[id] + ")"
+	}
+	return strings.Join(ids, ", ")
 }
 
 // describeActivity names an event for the reason text; "" for events that

@@ -9,7 +9,8 @@ while IFS= read -r pkg; do
   dir="$(go list -f '{{.Dir}}' "$pkg")"
   for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
     echo "== fuzz $pkg $target ($FUZZTIME)"
-    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg"
+    # Minimizing a new input may otherwise take a minute by itself.
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 5s "$pkg"
     n=$((n + 1))
   done
 done < <(go list ./...)

@@ -104,6 +104,17 @@ func TestRegistered(t *testing.T) {
 		{"fhir-auditevent", event.KindEHR, true},
 		{"m365-audit", event.KindEmail, true},
 		{"cisco-asa", event.KindVPN, false},
+		{"openvpn", event.KindVPN, false},
+		{"openvpn-status", event.KindVPN, true},
+		{"fortigate", event.KindVPN, false},
+		{"globalprotect", event.KindVPN, false},
+		{"pfsense", event.KindVPN, false},
+		{"m365-audit-csv", event.KindEmail, true},
+		{"message-trace", event.KindEmail, true},
+		{"google-reports", event.KindEmail, true},
+		{"postfix", event.KindEmail, false},
+		{"ehr-csv", event.KindEHR, true},
+		{"atna", event.KindEHR, true},
 	} {
 		p, err := Lookup(c.name)
 		if err != nil {

@@ -52,6 +52,17 @@ func All() []Parser {
 		CiscoASA{},
 		FHIRAuditEvent{},
 		M365Audit{},
+		OpenVPN{},
+		OpenVPNStatus{},
+		FortiGate{},
+		GlobalProtect{},
+		PfSense{},
+		M365AuditCSV{},
+		MessageTrace{},
+		GoogleReports{},
+		Postfix{},
+		defaultEHRCSV(),
+		ATNA{},
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].Name() < ps[j].Name() })
 	return ps

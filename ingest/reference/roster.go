@@ -1,11 +1,12 @@
-// Package reference reads the reference feeds that explain access events:
-// who works at a practice (the roster) and, in later feeds, their accounts,
-// the schedule and the patients. They are loaded straight into the store,
-// not through the bus: they are small, versioned snapshots.
+// Package reference reads the reference feeds that explain access events —
+// who works at a practice (the roster), which accounts each system has, and
+// the practice's patients, practitioners, roles, appointments and
+// encounters (FHIR R4) — and stores each import as a new version of what it
+// holds. Feeds are loaded straight into the store, not through the bus: they
+// are small, versioned snapshots. docs/reference-feeds.md describes them.
 package reference
 
 import (
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -17,18 +18,33 @@ import (
 )
 
 // RosterColumns documents the roster CSV (docs/roster.md). The header row is
-// required; column order is free and names are case-insensitive.
-var RosterColumns = []struct{ Name, Meaning string }{
-	{"user_id", "the person's primary account id (required, unique per tenant)"},
-	{"name", "full name as reviewers should see it"},
-	{"role", "job role, e.g. physician, nurse, front_desk, billing"},
-	{"department", "department or site"},
-	{"manager_id", "user_id of their manager (recertification goes to them)"},
-	{"email", "work email address (matched to email audit logs)"},
-	{"aliases", "their other account ids, separated by ';' (EHR user, VPN user, UPN…)"},
-	{"hire_date", "YYYY-MM-DD"},
-	{"termination_date", "YYYY-MM-DD; empty while employed"},
-	{"tenant_id", "optional; must equal the tenant being imported"},
+// required; column order is free and names are case-insensitive. The first
+// ten columns are the original format, which stays valid as it was.
+var RosterColumns = []Column{
+	{Name: "user_id", Required: true, Meaning: "the person's primary account id (required, unique per tenant)"},
+	{Name: "name", Aliases: []string{"full_name"}, Meaning: "full name as reviewers should see it (default: first_name last_name)"},
+	{Name: "role", Meaning: "job role, e.g. physician, nurse, front_desk, billing"},
+	{Name: "department", Meaning: "department or site"},
+	{Name: "manager_id", Aliases: []string{"manager"}, Meaning: "user_id of their manager (recertification goes to them)"},
+	{Name: "email", Meaning: "work email address (matched to email audit logs)"},
+	{Name: "aliases", Meaning: "their other account ids, separated by ';'"},
+	{Name: "hire_date", Meaning: "YYYY-MM-DD"},
+	{Name: "termination_date", Meaning: "YYYY-MM-DD; empty while employed"},
+	{Name: "tenant_id", Meaning: "optional; must equal the tenant being imported"},
+	{Name: "employee_id", Aliases: []string{"employee_number"}, Meaning: "HR employee number"},
+	{Name: "first_name", Aliases: []string{"given_name"}, Meaning: "first (given) name"},
+	{Name: "last_name", Aliases: []string{"family_name", "surname"}, Meaning: "last (family) name"},
+	{Name: "job_title", Aliases: []string{"title"}, Meaning: "job title as HR writes it, e.g. Charge Nurse"},
+	{Name: "npi", Meaning: "National Provider Identifier (clinicians; links FHIR Practitioners)"},
+	{Name: "ehr_username", Meaning: "their user name in the EHR"},
+	{Name: "m365_upn", Aliases: []string{"upn"}, Meaning: "their Microsoft 365 / Entra ID user principal name"},
+	{Name: "vpn_username", Meaning: "their VPN user name"},
+	{Name: "google_email", Meaning: "their Google Workspace address"},
+	{Name: "phone", Meaning: "phone number (PII: snooping detection only)"},
+	{Name: "home_street", Meaning: "home street address (PII: snooping detection only)"},
+	{Name: "home_city", Meaning: "home city (PII: snooping detection only)"},
+	{Name: "home_postal_code", Aliases: []string{"home_zip"}, Meaning: "home postal code (PII: snooping detection only)"},
+	{Name: "birth_date", Aliases: []string{"dob", "date_of_birth"}, Meaning: "YYYY-MM-DD (PII: snooping detection only)"},
 }
 
 // Person is one roster line.
@@ -36,105 +52,147 @@ type Person struct {
 	UserID, Name, Role, Department, ManagerID, Email string
 	Aliases                                          []string
 	HireDate, TerminationDate                        *time.Time
+
+	EmployeeID, FirstName, LastName, JobTitle, NPI string
+	// Per-system user names: explicit identity links (docs/identity.md).
+	EHRUsername, M365UPN, VPNUsername, GoogleEmail string
+	// Home address, phone and birth date are PII held only so detectors can
+	// tell when someone opens the record of a relative, neighbour or
+	// coworker (same address, same surname and address, the coworker's own
+	// chart). They are never shown in lists.
+	Phone, HomeStreet, HomeCity, HomePostalCode string
+	BirthDate                                   *time.Time
 }
 
 // ParseRoster reads a roster CSV. It rejects the whole file when any line
 // is wrong, listing every problem with its line number: a half-imported
 // roster would make terminated people look current.
 func ParseRoster(r io.Reader, tenant string) ([]Person, error) {
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = -1
-	cr.TrimLeadingSpace = true
-	header, err := cr.Read()
+	return parseRoster(r, tenant, time.Now())
+}
+
+func parseRoster(r io.Reader, tenant string, now time.Time) ([]Person, error) {
+	people, _, err := parseRosterFile(r, tenant, now)
+	return people, err
+}
+
+// parseRosterFile also returns the canonical names of the columns the
+// header had.
+func parseRosterFile(r io.Reader, tenant string, now time.Time) ([]Person, map[string]bool, error) {
+	f, err := openCSV(r, "roster", RosterColumns)
 	if err != nil {
-		return nil, fmt.Errorf("roster: read header: %w", err)
+		return nil, nil, err
 	}
-	col := map[string]int{}
-	known := map[string]bool{}
-	for _, c := range RosterColumns {
-		known[c.Name] = true
-	}
-	for i, h := range header {
-		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
-		if !known[h] {
-			return nil, fmt.Errorf("roster: unknown column %q (known: %s)", h, columnNames())
-		}
-		col[h] = i
-	}
-	if _, ok := col["user_id"]; !ok {
-		return nil, errors.New("roster: the header has no user_id column")
+	cols := map[string]bool{}
+	for c := range f.col {
+		cols[c] = true
 	}
 	var people []Person
 	var errs []error
 	seen := map[string]int{}
 	for {
-		rec, err := cr.Read()
+		row, err := f.next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("line %d: %w", line, err))
+			errs = append(errs, err)
 			continue
 		}
-		get := func(name string) string {
-			if i, ok := col[name]; ok && i < len(rec) {
-				return strings.TrimSpace(rec[i])
+		p, problems := rosterPerson(row, tenant, now)
+		if p.UserID != "" {
+			if prev, dup := seen[strings.ToLower(p.UserID)]; dup {
+				problems = append(problems, fmt.Sprintf("user_id %q already on line %d", p.UserID, prev))
+			} else {
+				seen[strings.ToLower(p.UserID)] = row.line
 			}
-			return ""
 		}
-		p := Person{UserID: get("user_id"), Name: get("name"), Role: get("role"), Department: get("department"),
-			ManagerID: get("manager_id"), Email: get("email")}
-		if p.UserID == "" {
-			errs = append(errs, fmt.Errorf("line %d: user_id is empty", line))
+		if len(problems) > 0 {
+			errs = append(errs, fmt.Errorf("line %d: %s", row.line, strings.Join(problems, "; ")))
 			continue
-		}
-		if prev, dup := seen[strings.ToLower(p.UserID)]; dup {
-			errs = append(errs, fmt.Errorf("line %d: user_id %q already on line %d", line, p.UserID, prev))
-			continue
-		}
-		seen[strings.ToLower(p.UserID)] = line
-		if t := get("tenant_id"); t != "" && t != tenant {
-			errs = append(errs, fmt.Errorf("line %d: tenant_id %q, but importing into %q", line, t, tenant))
-			continue
-		}
-		for _, a := range strings.Split(get("aliases"), ";") {
-			if a = strings.TrimSpace(a); a != "" {
-				p.Aliases = append(p.Aliases, a)
-			}
-		}
-		for _, d := range []struct {
-			name string
-			dst  **time.Time
-		}{{"hire_date", &p.HireDate}, {"termination_date", &p.TerminationDate}} {
-			v := get(d.name)
-			if v == "" {
-				continue
-			}
-			t, err := time.Parse("2006-01-02", v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("line %d: %s %q is not YYYY-MM-DD", line, d.name, v))
-				continue
-			}
-			*d.dst = &t
 		}
 		people = append(people, p)
 	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("roster rejected, nothing imported:\n%w", errors.Join(errs...))
+		return nil, nil, fmt.Errorf("roster rejected, nothing imported:\n%w", errors.Join(errs...))
 	}
 	if len(people) == 0 {
-		return nil, errors.New("roster: no people in the file")
+		return nil, nil, errors.New("roster: no people in the file")
 	}
-	return people, nil
+	return people, cols, nil
 }
 
-func columnNames() string {
-	var names []string
-	for _, c := range RosterColumns {
-		names = append(names, c.Name)
+// rosterPerson reads one line, returning every problem it has.
+func rosterPerson(row csvRow, tenant string, now time.Time) (Person, []string) {
+	p := Person{
+		UserID: row.get("user_id"), Name: row.get("name"), Role: row.get("role"), Department: row.get("department"),
+		ManagerID: row.get("manager_id"), Email: row.get("email"), Aliases: row.list("aliases"),
+		EmployeeID: row.get("employee_id"), FirstName: row.get("first_name"), LastName: row.get("last_name"),
+		JobTitle: row.get("job_title"), NPI: row.get("npi"),
+		EHRUsername: row.get("ehr_username"), M365UPN: row.get("m365_upn"), VPNUsername: row.get("vpn_username"),
+		GoogleEmail: row.get("google_email"), Phone: row.get("phone"),
+		HomeStreet: row.get("home_street"), HomeCity: row.get("home_city"), HomePostalCode: row.get("home_postal_code"),
 	}
-	return strings.Join(names, ", ")
+	if p.Name == "" {
+		p.Name = strings.TrimSpace(p.FirstName + " " + p.LastName)
+	}
+	var problems []string
+	if p.UserID == "" {
+		problems = append(problems, "user_id is empty")
+	}
+	if t := row.get("tenant_id"); t != "" && t != tenant {
+		problems = append(problems, fmt.Sprintf("tenant_id %q, but importing into %q", t, tenant))
+	}
+	for _, e := range []struct{ name, v string }{{"email", p.Email}, {"m365_upn", p.M365UPN}, {"google_email", p.GoogleEmail}} {
+		if err := checkEmail(e.name, e.v); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	if p.NPI != "" && !validNPI(p.NPI) {
+		problems = append(problems, fmt.Sprintf("npi %q is not a 10-digit NPI", p.NPI))
+	}
+	for _, d := range []struct {
+		name string
+		dst  **time.Time
+	}{{"hire_date", &p.HireDate}, {"termination_date", &p.TerminationDate}, {"birth_date", &p.BirthDate}} {
+		t, err := row.date(d.name)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		*d.dst = t
+	}
+	if p.HireDate != nil && p.TerminationDate != nil && p.TerminationDate.Before(*p.HireDate) {
+		problems = append(problems, fmt.Sprintf("termination_date %s is before hire_date %s",
+			p.TerminationDate.Format(time.DateOnly), p.HireDate.Format(time.DateOnly)))
+	}
+	if b := p.BirthDate; b != nil && (b.Year() < 1900 || b.After(now)) {
+		problems = append(problems, fmt.Sprintf("birth_date %s is not a plausible birth date", b.Format(time.DateOnly)))
+	}
+	return p, problems
+}
+
+// validNPI checks the NPI's form and its Luhn check digit (computed with the
+// 80840 prefix, as CMS specifies), which catches most typos.
+func validNPI(s string) bool {
+	if len(s) != 10 {
+		return false
+	}
+	sum := 24 // the doubled-and-summed digits of the 80840 prefix
+	for i := 8; i >= 0; i-- {
+		d := int(s[i] - '0')
+		if d < 0 || d > 9 {
+			return false
+		}
+		if (8-i)%2 == 0 {
+			if d *= 2; d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+	}
+	check := int(s[9] - '0')
+	return check >= 0 && check <= 9 && (sum+check)%10 == 0
 }
 
 // RosterRows turns people into workforce rows of one import.
@@ -151,6 +209,9 @@ func RosterRows(tenant string, people []Person, importedBy, source string, at ti
 		rows[i] = store.WorkforceRow{
 			TenantID: tenant, UserID: p.UserID, Name: p.Name, Role: p.Role, Department: p.Department,
 			ManagerID: p.ManagerID, Email: p.Email, Aliases: p.Aliases, HireDate: p.HireDate, TerminationDate: p.TerminationDate,
+			EmployeeID: p.EmployeeID, FirstName: p.FirstName, LastName: p.LastName, JobTitle: p.JobTitle, NPI: p.NPI,
+			EHRUsername: p.EHRUsername, M365UPN: p.M365UPN, VPNUsername: p.VPNUsername, GoogleEmail: p.GoogleEmail,
+			Phone: p.Phone, HomeStreet: p.HomeStreet, HomeCity: p.HomeCity, HomePostalCode: p.HomePostalCode, BirthDate: p.BirthDate,
 			ImportedAt: at, ImportedBy: importedBy, Source: source, RetainUntil: at.Add(retention),
 		}
 	}

@@ -78,18 +78,18 @@ func runDemoPipeline(ctx context.Context, dir string, seed uint64, progress io.W
 		return nil, err
 	}
 	run := &demoRun{out: out, store: s, metrics: metrics.New()}
-	people, err := reference.ParseRoster(strings.NewReader(out.Roster), demo.Tenant)
+	// The roster goes in the way an operator's does, which also builds the
+	// identity links across the EHR, email and VPN accounts.
+	imp, err := reference.Import(ctx, s, strings.NewReader(out.Roster), reference.Options{
+		Tenant: demo.Tenant, Kind: reference.KindRoster, Source: "roster.csv", ImportedBy: "demo"})
 	if err == nil {
-		var rows []store.WorkforceRow
-		if rows, err = reference.RosterRows(demo.Tenant, people, "demo", "roster.csv", time.Now(), 0); err == nil {
-			err = s.InsertWorkforce(ctx, rows)
-		}
+		err = imp.LinksErr
 	}
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("import the demo roster: %w", err)
 	}
-	step("imported the roster: %d people", len(people))
+	step("%s", imp.Summary(demo.Tenant))
 
 	mem := bus.NewMemory(20000)
 	lf := loaderFlags{rows: 20000, bytes: 32 << 20, wait: 200 * time.Millisecond, retentionDay: retentionFlag{days: 7 * 365}}

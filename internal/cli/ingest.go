@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/phiwatch/phiwatch/ingest"
 	"github.com/phiwatch/phiwatch/ingest/parsers"
+	"github.com/phiwatch/phiwatch/ingest/pull"
 	"github.com/phiwatch/phiwatch/ingest/syslog"
 	"github.com/phiwatch/phiwatch/internal/bus"
 	"github.com/phiwatch/phiwatch/internal/event"
@@ -85,6 +88,9 @@ func setupIngest(fs *flag.FlagSet, e *env) func(context.Context, []string) error
 		kf     kafkaFlags
 		sf     sourceFlags
 		sl     syslogFlags
+		pf     pullFlags
+		prf    parserFlags
+		geo    geoFlags
 		listen string
 	)
 	fs.StringVar(&cfg, "config", "", "YAML config file")
@@ -92,19 +98,39 @@ func setupIngest(fs *flag.FlagSet, e *env) func(context.Context, []string) error
 	kf.register(fs)
 	sf.register(fs)
 	sl.register(fs)
+	pf.register(fs)
+	prf.register(fs, false)
+	geo.register(fs)
 	fs.StringVar(&listen, "listen", "127.0.0.1:9465", "address for /metrics, /healthz and /readyz (empty: off)")
 	return func(ctx context.Context, args []string) error {
 		log, err := lf.logger(e.stderr)
 		if err != nil {
 			return err
 		}
-		if len(args) == 0 && !sl.enabled() {
-			return fmt.Errorf("name the files to ingest (or - for standard input), or receive syslog with --syslog-udp or --syslog-tcp")
+		if len(args) == 0 && !sl.enabled() && !pf.enabled() {
+			return fmt.Errorf("name the files to ingest (or - for standard input), receive syslog with --syslog-udp, --syslog-tcp or --syslog-tls, or pull APIs with --sources")
 		}
 		if sl.enabled() && sf.tenant == "" {
-			return fmt.Errorf("--tenant is required with --syslog-udp or --syslog-tcp: syslog messages do not say which practice they belong to")
+			return fmt.Errorf("--tenant is required with --syslog-udp, --syslog-tcp or --syslog-tls: syslog messages do not say which practice they belong to")
+		}
+		tlsCfg, err := sl.tlsConfig()
+		if err != nil {
+			return err
+		}
+		enrich, err := geo.open(log)
+		if err != nil {
+			return err
+		}
+		if enrich != nil {
+			defer enrich.Close()
 		}
 		loc, err := sl.zone()
+		if err != nil {
+			return err
+		}
+		// Check the sources file before touching Kafka, so a mistake in it
+		// is reported at once and alone.
+		sources, err := pf.load(e.getenv)
 		if err != nil {
 			return err
 		}
@@ -114,27 +140,39 @@ func setupIngest(fs *flag.FlagSet, e *env) func(context.Context, []string) error
 		}
 		prod := bus.NewKafkaProducer(kf.config())
 		defer prod.Close()
-		pl, err := sf.pipeline(prod, &kf, m, log)
+		var pl *ingest.Pipeline
+		if len(args) > 0 || sl.enabled() {
+			if pl, err = sf.pipeline(prod, &kf, m, log); err != nil {
+				return err
+			}
+			if pl.Parser, err = prf.configure(pl.Parser); err != nil {
+				return err
+			}
+			if enrich != nil {
+				pl.Enrich = enrich.Enrich
+			}
+			if ls, ok := pl.Parser.(parsers.LocationSetter); ok {
+				pl.Parser = ls.WithLocation(loc)
+			} else if loc != time.UTC {
+				log.Warn("--syslog-location has no effect on this format: its records carry their own time zone", "format", sf.format)
+			}
+		}
+		var enrichFn func(*event.Event)
+		if enrich != nil {
+			enrichFn = enrich.Enrich
+		}
+		pullers, err := pf.build(sources, prod, &kf, &sf, enrichFn, m, log, e.getenv)
 		if err != nil {
 			return err
-		}
-		if ls, ok := pl.Parser.(parsers.LocationSetter); ok {
-			pl.Parser = ls.WithLocation(loc)
-		} else if loc != time.UTC {
-			log.Warn("--syslog-location has no effect on this format: its records carry their own time zone", "format", sf.format)
 		}
 		// Bind before reading any file, so a bad or busy address fails at
 		// once; until serving starts, the kernel holds what arrives.
-		pc, ln, err := sl.listen(ctx)
+		socks, err := sl.listen(ctx)
 		if err != nil {
 			return err
 		}
-		if pc != nil {
-			defer pc.Close()
-		}
-		if ln != nil {
-			defer ln.Close()
-		}
+		socks.tlsConfig = tlsCfg
+		defer socks.close()
 		ops := opsserver.New(listen, m, map[string]opsserver.Check{
 			"kafka": func(ctx context.Context) error { return bus.Ping(ctx, kf.config().Brokers) },
 		}, log)
@@ -142,32 +180,207 @@ func setupIngest(fs *flag.FlagSet, e *env) func(context.Context, []string) error
 			return err
 		}
 		defer ops.Shutdown(context.Background())
-		if err := ingestFiles(ctx, pl, args, e.stdin, log); err != nil {
-			return err
-		}
-		if sl.enabled() {
-			if err := receiveSyslog(ctx, pl, pc, ln, m, log); err != nil {
+		if len(args) > 0 {
+			if err := ingestFiles(ctx, pl, args, e.stdin, log); err != nil {
 				return err
 			}
 		}
-		st := pl.Stats()
+		if err := runReceivers(ctx, pl, socks, sl.enabled(), pullers, m, log); err != nil {
+			return err
+		}
+		var st ingest.Stats
+		if pl != nil {
+			st = pl.Stats()
+		}
+		for _, s := range pullers.sinks {
+			st = addStats(st, s.Stats())
+		}
 		fmt.Fprintf(e.stdout, "ingested %d records: %d events, %d dead letters\n", st.Records, st.Events, st.DeadLetters)
+		if enrich != nil {
+			gs := enrich.Stats()
+			log.Info("geoip", "looked_up", gs.Looked, "found", gs.Found, "skipped_private", gs.Skipped, "errors", gs.Errors)
+		}
 		return nil
 	}
 }
 
+// runReceivers serves syslog (when on) and runs the pullers until ctx
+// ends or syslog fails, which stops the pullers too: the process exits and
+// is restarted whole.
+func runReceivers(ctx context.Context, pl *ingest.Pipeline, socks syslogSockets, syslogOn bool, ps pullSet, m *metrics.Metrics, log *slog.Logger) error {
+	if !syslogOn && len(ps.runners) == 0 {
+		return nil
+	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	for _, r := range ps.runners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.Run(ctx) // returns when ctx ends; failures are logged and retried inside
+		}()
+	}
+	var err error
+	if syslogOn {
+		err = receiveSyslog(ctx, pl, socks, m, log)
+		stop()
+	}
+	wg.Wait()
+	return err
+}
+
+// pullFlags turn on pulling source APIs.
+type pullFlags struct {
+	sources, stateDir string
+}
+
+func (p *pullFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&p.sources, "sources", "", "YAML file of API sources to pull (FHIR AuditEvent REST and Bulk Data, Microsoft 365, Google Workspace; see docs/pullers.md)")
+	fs.StringVar(&p.stateDir, "state-dir", "", "directory for the pullers' checkpoints (required with --sources; one ingest process per directory)")
+}
+
+func (p *pullFlags) enabled() bool { return p.sources != "" }
+
+// load reads and checks the sources file; nil when pulling is off.
+func (p *pullFlags) load(getenv func(string) string) (*pull.Config, error) {
+	if !p.enabled() {
+		return nil, nil
+	}
+	if p.stateDir == "" {
+		return nil, fmt.Errorf("--state-dir is required with --sources: the pullers keep their checkpoints there, so a restart neither repeats nor skips records")
+	}
+	cfg, err := pull.LoadConfig(p.sources, getenv)
+	if err != nil {
+		return nil, fmt.Errorf("--sources: %w", err)
+	}
+	for _, sc := range cfg.Sources {
+		if _, err := parsers.Lookup(pull.ParserFor(sc.Type)); err != nil {
+			return nil, fmt.Errorf("--sources: source %s/%s of type %s needs the %s parser, which this build does not have", sc.Tenant, sc.Name, sc.Type, pull.ParserFor(sc.Type))
+		}
+	}
+	if _, err := pull.NewFileStore(p.stateDir); err != nil {
+		return nil, fmt.Errorf("--state-dir: %w", err)
+	}
+	return cfg, nil
+}
+
+// pullSet is the pullers of a run, each with its own Pipeline (a Pipeline
+// is not safe for concurrent use; the producer is shared).
+type pullSet struct {
+	runners []*pull.Runner
+	sinks   []*pullSink
+}
+
+// pullSink feeds one puller's records to its Pipeline. Discard drops what a
+// failed pass left queued (a batch the bus refused): the puller fetches it
+// again from its checkpoint, so publishing it as well would only add
+// duplicates. Only the puller's goroutine uses it.
+type pullSink struct {
+	newPipeline func() *ingest.Pipeline
+	pl          *ingest.Pipeline
+	done        ingest.Stats // of the pipelines discarded
+}
+
+// Handle implements pull.Sink.
+func (s *pullSink) Handle(ctx context.Context, rec parsers.Record) error {
+	return s.pl.Handle(ctx, rec)
+}
+
+// Flush implements pull.Sink.
+func (s *pullSink) Flush(ctx context.Context) error { return s.pl.Flush(ctx) }
+
+// Discard implements pull.Discarder.
+func (s *pullSink) Discard() {
+	s.done = addStats(s.done, s.pl.Stats())
+	s.pl = s.newPipeline()
+}
+
+// Stats counts what every pipeline of the sink did.
+func (s *pullSink) Stats() ingest.Stats { return addStats(s.done, s.pl.Stats()) }
+
+func addStats(a, b ingest.Stats) ingest.Stats {
+	return ingest.Stats{Records: a.Records + b.Records, Events: a.Events + b.Events, DeadLetters: a.DeadLetters + b.DeadLetters}
+}
+
+func (p *pullFlags) build(cfg *pull.Config, prod bus.Producer, k *kafkaFlags, sf *sourceFlags, enrich func(*event.Event), m *metrics.Metrics, log *slog.Logger, getenv func(string) string) (pullSet, error) {
+	var ps pullSet
+	if cfg == nil {
+		return ps, nil
+	}
+	store, err := pull.NewFileStore(p.stateDir)
+	if err != nil {
+		return ps, err
+	}
+	for _, sc := range cfg.Sources {
+		parser, err := parsers.Lookup(pull.ParserFor(sc.Type))
+		if err != nil {
+			return ps, err
+		}
+		newPipeline := func() *ingest.Pipeline {
+			return &ingest.Pipeline{Parser: parser, Producer: prod, EventsTopic: k.eventsTopic, DeadLetterTopic: k.deadLetterTopic,
+				Tenant: sc.Tenant, SourceName: sc.Name, BatchSize: sf.batch, Metrics: m, Log: log, Enrich: enrich}
+		}
+		sink := &pullSink{newPipeline: newPipeline, pl: newPipeline()}
+		r, err := pull.Build(sc, pull.BuildOptions{Deps: pull.Deps{Sink: sink, Checkpoints: store, Log: log},
+			Metrics: m, Getenv: getenv, UserAgent: "phiwatch/" + Version})
+		if err != nil {
+			return ps, fmt.Errorf("--sources: %w", err)
+		}
+		ps.runners = append(ps.runners, r)
+		ps.sinks = append(ps.sinks, sink)
+	}
+	log.Info("pulling sources", "file", cfg.File, "sources", len(ps.runners), "state_dir", p.stateDir)
+	return ps, nil
+}
+
 // syslogFlags turn on receiving syslog.
 type syslogFlags struct {
-	udp, tcp, location string
+	udp, tcp, location          string
+	tls, tlsCert, tlsKey, tlsCA string
 }
 
 func (s *syslogFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.udp, "syslog-udp", "", "receive syslog over UDP on this address, e.g. 0.0.0.0:514 (empty: off)")
 	fs.StringVar(&s.tcp, "syslog-tcp", "", "receive syslog over TCP on this address, octet-counted or newline-framed, e.g. 0.0.0.0:1468 (empty: off)")
+	fs.StringVar(&s.tls, "syslog-tls", "", "receive syslog over TLS (RFC 5425) on this address, e.g. 0.0.0.0:6514 (empty: off; needs --syslog-tls-cert and --syslog-tls-key)")
+	fs.StringVar(&s.tlsCert, "syslog-tls-cert", "", "PEM certificate (chain) the syslog TLS listener presents")
+	fs.StringVar(&s.tlsKey, "syslog-tls-key", "", "PEM private key of --syslog-tls-cert")
+	fs.StringVar(&s.tlsCA, "syslog-tls-client-ca", "", "PEM CA bundle: when set, senders must present a certificate it signed (mutual TLS)")
 	fs.StringVar(&s.location, "syslog-location", "UTC", "time zone of timestamps that carry none (RFC 3164 syslog, Cisco ASA), received or read from files, e.g. America/Chicago")
 }
 
-func (s *syslogFlags) enabled() bool { return s.udp != "" || s.tcp != "" }
+func (s *syslogFlags) enabled() bool { return s.udp != "" || s.tcp != "" || s.tls != "" }
+
+// tlsConfig loads the TLS listener's certificate; nil when TLS is off.
+func (s *syslogFlags) tlsConfig() (*tls.Config, error) {
+	if s.tls == "" {
+		if s.tlsCert != "" || s.tlsKey != "" || s.tlsCA != "" {
+			return nil, fmt.Errorf("--syslog-tls-cert, --syslog-tls-key and --syslog-tls-client-ca need --syslog-tls ADDRESS")
+		}
+		return nil, nil
+	}
+	if s.tlsCert == "" || s.tlsKey == "" {
+		return nil, fmt.Errorf("--syslog-tls needs --syslog-tls-cert and --syslog-tls-key")
+	}
+	cert, err := tls.LoadX509KeyPair(s.tlsCert, s.tlsKey)
+	if err != nil {
+		return nil, fmt.Errorf("--syslog-tls-cert/--syslog-tls-key: %w", err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if s.tlsCA != "" {
+		pem, err := os.ReadFile(s.tlsCA)
+		if err != nil {
+			return nil, fmt.Errorf("--syslog-tls-client-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--syslog-tls-client-ca %s holds no PEM certificate", s.tlsCA)
+		}
+		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return cfg, nil
+}
 
 func (s *syslogFlags) zone() (*time.Location, error) {
 	loc, err := time.LoadLocation(s.location)
@@ -177,27 +390,47 @@ func (s *syslogFlags) zone() (*time.Location, error) {
 	return loc, nil
 }
 
-// listen binds the sockets asked for; either may be nil.
-func (s *syslogFlags) listen(ctx context.Context) (net.PacketConn, net.Listener, error) {
+// syslogSockets are the bound syslog sockets; any may be nil.
+type syslogSockets struct {
+	udp       net.PacketConn
+	tcp, tls  net.Listener
+	tlsConfig *tls.Config
+}
+
+func (s syslogSockets) close() {
+	if s.udp != nil {
+		s.udp.Close()
+	}
+	for _, ln := range []net.Listener{s.tcp, s.tls} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}
+
+// listen binds the sockets asked for.
+func (s *syslogFlags) listen(ctx context.Context) (syslogSockets, error) {
 	var lc net.ListenConfig
-	var pc net.PacketConn
+	var socks syslogSockets
+	var err error
 	if s.udp != "" {
-		var err error
-		if pc, err = lc.ListenPacket(ctx, "udp", s.udp); err != nil {
-			return nil, nil, fmt.Errorf("--syslog-udp %s: %w", s.udp, err)
+		if socks.udp, err = lc.ListenPacket(ctx, "udp", s.udp); err != nil {
+			return socks, fmt.Errorf("--syslog-udp %s: %w", s.udp, err)
 		}
 	}
 	if s.tcp != "" {
-		ln, err := lc.Listen(ctx, "tcp", s.tcp)
-		if err != nil {
-			if pc != nil {
-				pc.Close()
-			}
-			return nil, nil, fmt.Errorf("--syslog-tcp %s: %w", s.tcp, err)
+		if socks.tcp, err = lc.Listen(ctx, "tcp", s.tcp); err != nil {
+			socks.close()
+			return syslogSockets{}, fmt.Errorf("--syslog-tcp %s: %w", s.tcp, err)
 		}
-		return pc, ln, nil
 	}
-	return pc, nil, nil
+	if s.tls != "" {
+		if socks.tls, err = lc.Listen(ctx, "tcp", s.tls); err != nil {
+			socks.close()
+			return syslogSockets{}, fmt.Errorf("--syslog-tls %s: %w", s.tls, err)
+		}
+	}
+	return socks, nil
 }
 
 const (
@@ -218,7 +451,7 @@ const (
 // bounded channel, so while a publish is slow or failing TCP senders are
 // pushed back and UDP datagrams wait in the socket buffer, instead of
 // phiwatch holding an unbounded backlog in memory.
-func receiveSyslog(ctx context.Context, pl *ingest.Pipeline, pc net.PacketConn, ln net.Listener, m *metrics.Metrics, log *slog.Logger) error {
+func receiveSyslog(ctx context.Context, pl *ingest.Pipeline, socks syslogSockets, m *metrics.Metrics, log *slog.Logger) error {
 	guard := &truncationGuard{Parser: pl.Parser}
 	pl.Parser = guard
 	// Pipeline work outlives the stop signal by the grace period, so what
@@ -240,7 +473,7 @@ func receiveSyslog(ctx context.Context, pl *ingest.Pipeline, pc net.PacketConn, 
 	serveCtx, stopServing := context.WithCancel(ctx)
 	defer stopServing()
 	var wg sync.WaitGroup
-	failed := make(chan error, 2)
+	failed := make(chan error, 3)
 	serve := func(transport string, addr net.Addr, run func(context.Context) error) {
 		log.Info("syslog listening", "transport", transport, "addr", addr.String())
 		wg.Add(1)
@@ -252,11 +485,14 @@ func receiveSyslog(ctx context.Context, pl *ingest.Pipeline, pc net.PacketConn, 
 			}
 		}()
 	}
-	if pc != nil {
-		serve("udp", pc.LocalAddr(), func(ctx context.Context) error { return lis.ServeUDP(ctx, pc) })
+	if socks.udp != nil {
+		serve("udp", socks.udp.LocalAddr(), func(ctx context.Context) error { return lis.ServeUDP(ctx, socks.udp) })
 	}
-	if ln != nil {
-		serve("tcp", ln.Addr(), func(ctx context.Context) error { return lis.ServeTCP(ctx, ln) })
+	if socks.tcp != nil {
+		serve("tcp", socks.tcp.Addr(), func(ctx context.Context) error { return lis.ServeTCP(ctx, socks.tcp) })
+	}
+	if socks.tls != nil {
+		serve("tls", socks.tls.Addr(), func(ctx context.Context) error { return lis.ServeTLS(ctx, socks.tls, socks.tlsConfig) })
 	}
 	go func() {
 		wg.Wait()

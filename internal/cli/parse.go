@@ -21,12 +21,14 @@ func setupParse(fs *flag.FlagSet, e *env) func(context.Context, []string) error 
 		cfg, format, tenant string
 		list                bool
 		lf                  logFlags
+		pf                  parserFlags
 	)
 	fs.StringVar(&cfg, "config", "", "YAML config file")
 	fs.StringVar(&format, "format", "", "input format (see --list)")
 	fs.StringVar(&tenant, "tenant", "", "tenant the records belong to, when they do not say")
 	fs.BoolVar(&list, "list", false, "list the formats and exit")
 	lf.register(fs)
+	pf.register(fs, true)
 	return func(ctx context.Context, args []string) error {
 		if list {
 			for _, p := range parsers.All() {
@@ -43,6 +45,9 @@ func setupParse(fs *flag.FlagSet, e *env) func(context.Context, []string) error 
 		}
 		p, err := parsers.Lookup(format)
 		if err != nil {
+			return err
+		}
+		if p, err = pf.configure(p); err != nil {
 			return err
 		}
 		log, err := lf.logger(e.stderr)

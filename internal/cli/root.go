@@ -48,6 +48,8 @@ func commands() map[string]command {
 		"roster":  {summary: "import a practice's workforce roster (CSV)", setup: setupRoster, usage: "--tenant TENANT roster.csv"},
 		"query":   {summary: "run one SQL query on the store and print the rows as NDJSON", setup: setupQuery, usage: "[flags] 'SQL'"},
 		"version": {summary: "print the version and what this binary can use", setup: setupVersion},
+
+		"reference": {summary: "import reference feeds (roster, accounts, FHIR patients, practitioners, schedule) and list unlinked actors", setup: setupReference, usage: referenceUsage},
 	}
 }
 
@@ -65,7 +67,7 @@ Commands:
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(w, "  %-9s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintf(w, `
 Every flag can also be set in the environment (PHIWATCH_<FLAG>, e.g.

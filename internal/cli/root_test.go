@@ -74,3 +74,30 @@ func TestConfigFileAndEnv(t *testing.T) {
 		t.Fatalf("bad store: exit %d, %q", code, errOut)
 	}
 }
+
+func TestFormatFlagsAreChecked(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"parse", "--format", "cisco-asa", "--mapping", "epic-access-log", "-"}, "--mapping applies to formats read through a column mapping"},
+		{[]string{"parse", "--format", "cisco-asa", "--internal-domains", "a.example", "-"}, "--internal-domains applies to"},
+		{[]string{"parse", "--format", "ehr-csv", "--mapping", "no-such-mapping", "-"}, "no-such-mapping"},
+		{[]string{"parse", "--format", "fhir-auditevent", "--syslog-location", "Mars/Olympus", "-"}, "--syslog-location"},
+		{[]string{"ingest", "--format", "cisco-asa", "--tenant", "t", "--syslog-tls", "127.0.0.1:0"}, "--syslog-tls needs --syslog-tls-cert"},
+		{[]string{"ingest", "--format", "cisco-asa", "--tenant", "t", "--syslog-tls-cert", "x.pem", "f"}, "need --syslog-tls ADDRESS"},
+		{[]string{"ingest", "--format", "cisco-asa", "--syslog-tls", "127.0.0.1:0"}, "--tenant is required"},
+		{[]string{"ingest", "--format", "cisco-asa", "--geoip-csv", "/nonexistent.csv", "f"}, "geoip"},
+	}
+	for _, c := range cases {
+		code, _, errOut := run(t, "", c.args...)
+		if code == 0 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want an error containing %q", c.args, code, errOut, c.want)
+		}
+	}
+	// A mapping is applied: a Cerner-style export parses with its mapping.
+	code, out, errOut := run(t, "", "parse", "--list")
+	if code != 0 || !strings.Contains(out, "ehr-csv") || !strings.Contains(out, "atna") || !strings.Contains(out, "postfix") {
+		t.Fatalf("parse --list: %d %q %q", code, out, errOut)
+	}
+}

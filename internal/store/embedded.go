@@ -129,6 +129,34 @@ func (s *embedded) InsertAlerts(ctx context.Context, rows []AlertRow) error {
 	return insertRows(ctx, s, "alerts", rows, "")
 }
 
+func (s *embedded) InsertAccounts(ctx context.Context, rows []AccountRow) error {
+	return insertRows(ctx, s, "accounts", rows, "")
+}
+
+func (s *embedded) InsertPatients(ctx context.Context, rows []PatientRow) error {
+	return insertRows(ctx, s, "patients", rows, "")
+}
+
+func (s *embedded) InsertPractitioners(ctx context.Context, rows []PractitionerRow) error {
+	return insertRows(ctx, s, "practitioners", rows, "")
+}
+
+func (s *embedded) InsertPractitionerRoles(ctx context.Context, rows []PractitionerRoleRow) error {
+	return insertRows(ctx, s, "practitioner_roles", rows, "")
+}
+
+func (s *embedded) InsertAppointments(ctx context.Context, rows []AppointmentRow) error {
+	return insertRows(ctx, s, "appointments", rows, "")
+}
+
+func (s *embedded) InsertEncounters(ctx context.Context, rows []EncounterRow) error {
+	return insertRows(ctx, s, "encounters", rows, "")
+}
+
+func (s *embedded) InsertIdentityLinks(ctx context.Context, rows []IdentityLinkRow) error {
+	return insertRows(ctx, s, "identity_links", rows, "")
+}
+
 // binaryRow is a row that encodes itself in RowBinary.
 type binaryRow interface{ appendRowBinary([]byte) []byte }
 

@@ -14,10 +14,26 @@ type WorkforceRow struct {
 	Aliases         []string   `json:"aliases" ch:"aliases"`
 	HireDate        *time.Time `json:"hire_date" ch:"hire_date"`
 	TerminationDate *time.Time `json:"termination_date" ch:"termination_date"`
-	ImportedAt      time.Time  `json:"imported_at" ch:"imported_at"`
-	ImportedBy      string     `json:"imported_by" ch:"imported_by"`
-	Source          string     `json:"source" ch:"source"`
-	RetainUntil     time.Time  `json:"retain_until" ch:"retain_until"`
+	// The widened roster (migration 0005, docs/roster.md).
+	EmployeeID     string `json:"employee_id" ch:"employee_id"`
+	FirstName      string `json:"first_name" ch:"first_name"`
+	LastName       string `json:"last_name" ch:"last_name"`
+	JobTitle       string `json:"job_title" ch:"job_title"`
+	NPI            string `json:"npi" ch:"npi"`
+	EHRUsername    string `json:"ehr_username" ch:"ehr_username"`
+	M365UPN        string `json:"m365_upn" ch:"m365_upn"`
+	VPNUsername    string `json:"vpn_username" ch:"vpn_username"`
+	GoogleEmail    string `json:"google_email" ch:"google_email"`
+	Phone          string `json:"phone" ch:"phone"`
+	HomeStreet     string `json:"home_street" ch:"home_street"`
+	HomeCity       string `json:"home_city" ch:"home_city"`
+	HomePostalCode string `json:"home_postal_code" ch:"home_postal_code"`
+	// BirthDate is Date32 in ClickHouse: most birth dates precede 1970.
+	BirthDate   *time.Time `json:"birth_date" ch:"birth_date"`
+	ImportedAt  time.Time  `json:"imported_at" ch:"imported_at"`
+	ImportedBy  string     `json:"imported_by" ch:"imported_by"`
+	Source      string     `json:"source" ch:"source"`
+	RetainUntil time.Time  `json:"retain_until" ch:"retain_until"`
 }
 
 // AlertRow is one version of one alert.
@@ -55,6 +71,9 @@ func (r *WorkforceRow) appendRowBinary(buf []byte) []byte {
 	return rowBinary(buf).
 		str(r.TenantID).str(r.UserID).str(r.Name).str(r.Role).str(r.Department).str(r.ManagerID).str(r.Email).
 		strs(nonNil(r.Aliases)).nullableDate(r.HireDate).nullableDate(r.TerminationDate).
+		str(r.EmployeeID).str(r.FirstName).str(r.LastName).str(r.JobTitle).str(r.NPI).
+		str(r.EHRUsername).str(r.M365UPN).str(r.VPNUsername).str(r.GoogleEmail).
+		str(r.Phone).str(r.HomeStreet).str(r.HomeCity).str(r.HomePostalCode).nullableDate32(r.BirthDate).
 		dateTime64ms(r.ImportedAt).str(r.ImportedBy).str(r.Source).date(r.RetainUntil)
 }
 

@@ -102,6 +102,34 @@ func (s *server) InsertAlerts(ctx context.Context, rows []AlertRow) error {
 	return insertBatch(ctx, s, "alerts", rows, "")
 }
 
+func (s *server) InsertAccounts(ctx context.Context, rows []AccountRow) error {
+	return insertBatch(ctx, s, "accounts", rows, "")
+}
+
+func (s *server) InsertPatients(ctx context.Context, rows []PatientRow) error {
+	return insertBatch(ctx, s, "patients", rows, "")
+}
+
+func (s *server) InsertPractitioners(ctx context.Context, rows []PractitionerRow) error {
+	return insertBatch(ctx, s, "practitioners", rows, "")
+}
+
+func (s *server) InsertPractitionerRoles(ctx context.Context, rows []PractitionerRoleRow) error {
+	return insertBatch(ctx, s, "practitioner_roles", rows, "")
+}
+
+func (s *server) InsertAppointments(ctx context.Context, rows []AppointmentRow) error {
+	return insertBatch(ctx, s, "appointments", rows, "")
+}
+
+func (s *server) InsertEncounters(ctx context.Context, rows []EncounterRow) error {
+	return insertBatch(ctx, s, "encounters", rows, "")
+}
+
+func (s *server) InsertIdentityLinks(ctx context.Context, rows []IdentityLinkRow) error {
+	return insertBatch(ctx, s, "identity_links", rows, "")
+}
+
 // insertBatch sends one native batch. The caller bounds its size (the loader
 // caps rows and bytes): clickhouse-go builds the whole block in memory. The
 // connection goes back to the pool while the block is built.

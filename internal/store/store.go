@@ -31,6 +31,17 @@ type Store interface {
 	InsertWorkforce(ctx context.Context, rows []WorkforceRow) error
 	// InsertAlerts stores detector output (new versions of alerts).
 	InsertAlerts(ctx context.Context, rows []AlertRow) error
+	// Reference feeds (docs/reference-feeds.md): each call stores one
+	// import, new versions of what it holds.
+	InsertAccounts(ctx context.Context, rows []AccountRow) error
+	InsertPatients(ctx context.Context, rows []PatientRow) error
+	InsertPractitioners(ctx context.Context, rows []PractitionerRow) error
+	InsertPractitionerRoles(ctx context.Context, rows []PractitionerRoleRow) error
+	InsertAppointments(ctx context.Context, rows []AppointmentRow) error
+	InsertEncounters(ctx context.Context, rows []EncounterRow) error
+	// InsertIdentityLinks stores one build of a tenant's identity links
+	// (docs/identity.md).
+	InsertIdentityLinks(ctx context.Context, rows []IdentityLinkRow) error
 	Ping(ctx context.Context) error
 	// Database is the ClickHouse database phiwatch's tables live in.
 	Database() string
