@@ -39,7 +39,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"all":     {summary: "run every role in one process: ingest, bus, loader, analyze, API (embedded store)", setup: setupAll, usage: "[flags] [file ...]"},
 		"demo":    {summary: "generate a practice's month of activity and run it through the pipeline", setup: setupDemo},
-		"ingest":  {summary: "read source records, parse, and publish events to Kafka", setup: setupIngest, usage: "[flags] file|- ..."},
+		"ingest":  {summary: "read files, receive syslog or pull APIs, parse, and publish events to Kafka", setup: setupIngest, usage: "--format F --tenant T [file|- ...] [--syslog-udp|--syslog-tcp|--syslog-tls ADDR] | --sources sources.yaml --state-dir DIR"},
 		"load":    {summary: "consume events and dead letters from Kafka and insert them into ClickHouse", setup: setupLoad},
 		"analyze": {summary: "run the detectors over stored events and write alerts", setup: setupAnalyze},
 		"api":     {summary: "serve the HTTP API and reviewer UI", setup: setupAPI},
