@@ -68,6 +68,7 @@ func New(cfg Config) (http.Handler, error) {
 	v1 := r.Group("/api/v1", cfg.Tokens.requireToken())
 	v1.GET("/tenants/:tenant/alerts", tenantScope(), s.alerts)
 	v1.GET("/tenants/:tenant/events", tenantScope(), s.events)
+	v1.GET("/tenants/:tenant/cases", tenantScope(), s.cases)
 	return r, nil
 }
 

@@ -61,6 +61,7 @@ func setup(t *testing.T) http.Handler {
 	if err := s.InsertEvents(ctx, events, ""); err != nil {
 		t.Fatal(err)
 	}
+	insertTestCases(t, s, now)
 	tokens, err := NewTokens([]Token{{Name: "a", Token: tokenA, Tenants: []string{"clinic-a"}}, {Name: "msp", Token: tokenAll, Tenants: []string{"*"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -114,6 +115,7 @@ func TestAPI(t *testing.T) {
 		{"injection is a value", tokenA, "/api/v1/tenants/clinic-a/events?actor=u1'%20OR%201=1--", 200, 0, nil},
 		{"unknown route", tokenA, "/api/v1/nope", 404, -1, nil},
 	}
+	cases = append(cases, caseListingCases...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			req := httptest.NewRequest("GET", c.path, nil)

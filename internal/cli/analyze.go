@@ -90,11 +90,27 @@ func runDetectors(ctx context.Context, s store.Store, af *analyzeFlags, w analyz
 		}}
 	start := time.Now()
 	res, err := r.Run(ctx, tenants, w)
-	if err == nil {
-		log.Info("detectors ran", "tenants", len(tenants), "from", w.From.UTC().Format(time.RFC3339), "to", w.To.UTC().Format(time.RFC3339),
-			"alerts", res.Alerts, "by_severity", res.BySeverity, "duration", time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		return res, err
 	}
-	return res, err
+	// Suppressions before cases: a suppressed alert stays stored but must
+	// not raise its actor's case (docs/cases.md).
+	suppressed, cases := 0, 0
+	for _, t := range tenants {
+		n, err := analyze.ApplySuppressions(ctx, s, t.ID, w, time.Now())
+		if err != nil {
+			return res, err
+		}
+		suppressed += n
+		if n, err = analyze.BuildCases(ctx, s, t.ID, w, time.Now(), keep); err != nil {
+			return res, err
+		}
+		cases += n
+	}
+	log.Info("detectors ran", "tenants", len(tenants), "from", w.From.UTC().Format(time.RFC3339), "to", w.To.UTC().Format(time.RFC3339),
+		"alerts", res.Alerts, "by_severity", res.BySeverity, "suppressed", suppressed, "case_versions", cases,
+		"duration", time.Since(start).Round(time.Millisecond))
+	return res, nil
 }
 
 func setupAnalyze(fs *flag.FlagSet, e *env) func(context.Context, []string) error {

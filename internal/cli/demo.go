@@ -18,6 +18,7 @@ import (
 	"github.com/phiwatch/phiwatch/analyze"
 	"github.com/phiwatch/phiwatch/api"
 	"github.com/phiwatch/phiwatch/ingest"
+	"github.com/phiwatch/phiwatch/ingest/enrich"
 	"github.com/phiwatch/phiwatch/ingest/parsers"
 	"github.com/phiwatch/phiwatch/ingest/reference"
 	"github.com/phiwatch/phiwatch/internal/bus"
@@ -34,6 +35,12 @@ type demoRun struct {
 	events     int64
 	deadLetter int64
 	alerts     []api.Alert
+	// loaded is when the last event was in the store and detected when the
+	// alerts were: the batch run's arrival-to-alert latency.
+	loaded, detected time.Time
+	total            time.Duration
+	tenant           analyze.Tenant // as the detectors saw it
+	window           analyze.Window
 }
 
 // runDemoPipeline generates the practice into dir and runs it through the
@@ -61,10 +68,28 @@ func runDemoPipeline(ctx context.Context, dir string, seed uint64, progress io.W
 		{"m365-audit.ndjson", "m365-audit", out.M365},
 		{"asa.log", "cisco-asa", out.ASA},
 		{"roster.csv", "", []byte(out.Roster)},
+		{"geoip.csv", "", []byte(out.GeoCSV)},
+	}
+	// The reference feeds an operator imports from the EHR's FHIR API.
+	refs := []struct {
+		file string
+		kind reference.Kind
+		data []byte
+	}{
+		{"practitioners.ndjson", reference.KindPractitioners, out.Practitioners},
+		{"patients.ndjson", reference.KindPatients, out.Patients},
+		{"appointments.ndjson", reference.KindAppointments, out.Appointments},
+		{"encounters.ndjson", reference.KindEncounters, out.Encounters},
+	}
+	for _, r := range refs {
+		inputs = append(inputs, struct {
+			file, format string
+			data         []byte
+		}{r.file, "", r.data})
 	}
 	for _, in := range inputs {
 		if err := os.WriteFile(filepath.Join(logs, in.file), in.data, 0o640); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("write the demo's %s: %w", in.file, err)
 		}
 	}
 	step("wrote the raw logs and the roster to %s", logs)
@@ -90,6 +115,32 @@ func runDemoPipeline(ctx context.Context, dir string, seed uint64, progress io.W
 		return nil, fmt.Errorf("import the demo roster: %w", err)
 	}
 	step("%s", imp.Summary(demo.Tenant))
+	for _, r := range refs {
+		imp, err := reference.Import(ctx, s, bytes.NewReader(r.data), reference.Options{
+			Tenant: demo.Tenant, Kind: r.kind, Source: r.file, ImportedBy: "demo"})
+		if err == nil {
+			err = imp.LinksErr
+		}
+		if err == nil && len(imp.Rejected) > 0 {
+			// The generator writes these records; one the importer turns
+			// away is a generator bug, not data to skip.
+			err = fmt.Errorf("%d records rejected, the first: %v", len(imp.Rejected), imp.Rejected[0])
+		}
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("import the demo's %s: %w", r.file, err)
+		}
+		step("%s", imp.Summary(demo.Tenant))
+	}
+
+	// The demo's public addresses are documentation ranges; a CIDR table
+	// places them, so the VPN location rules have something to judge.
+	geo, err := enrich.NewGeoIP(enrich.GeoIPOptions{CSVPath: filepath.Join(logs, "geoip.csv"), IncludeDocumentationRanges: true})
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("load the demo's GeoIP table: %w", err)
+	}
+	defer geo.Close()
 
 	mem := bus.NewMemory(20000)
 	lf := loaderFlags{rows: 20000, bytes: 32 << 20, wait: 200 * time.Millisecond, retentionDay: retentionFlag{days: 7 * 365}}
@@ -109,7 +160,8 @@ func runDemoPipeline(ctx context.Context, dir string, seed uint64, progress io.W
 			return nil, err
 		}
 		pl := &ingest.Pipeline{Parser: p, Producer: mem, EventsTopic: bus.DefaultEventsTopic, DeadLetterTopic: bus.DefaultDeadLetterTopic,
-			Tenant: demo.Tenant, SourceName: strings.TrimSuffix(in.file, filepath.Ext(in.file)), Metrics: run.metrics, Log: log}
+			Tenant: demo.Tenant, SourceName: strings.TrimSuffix(in.file, filepath.Ext(in.file)), Metrics: run.metrics, Log: log,
+			Enrich: geo.Enrich}
 		if err := pl.Read(ctx, bytes.NewReader(in.data), in.file); err != nil {
 			return nil, err
 		}
@@ -121,15 +173,21 @@ func runDemoPipeline(ctx context.Context, dir string, seed uint64, progress io.W
 	if res.err != nil {
 		return nil, res.err
 	}
-	run.events, run.deadLetter = res.events, res.dead
+	run.events, run.deadLetter, run.loaded = res.events, res.dead, time.Now()
 	step("loaded %d events and %d dead letters into the embedded ClickHouse engine", res.events, res.dead)
 
 	af := analyzeFlags{timezone: out.Location.String(), hours: "mon-fri 07:00-19:00"}
 	w := analyze.Window{From: out.Start, To: out.End}
+	loc, hours, err := af.tenantSettings()
+	if err != nil {
+		return nil, err
+	}
+	run.tenant, run.window = analyze.Tenant{ID: demo.Tenant, Location: loc, Hours: hours}, w
 	ar, err := runDetectors(ctx, s, &af, w, 0, log)
 	if err != nil {
 		return nil, err
 	}
+	run.detected = time.Now()
 	step("ran the detectors over the month: %d alerts %v", ar.Alerts, ar.BySeverity)
 	var alerts []api.Alert
 	if err := s.Select(ctx, &alerts, `SELECT alert_id, rule, severity, score, actor_id, actor_name, actor_role, patient_ids,
@@ -140,7 +198,8 @@ func runDemoPipeline(ctx context.Context, dir string, seed uint64, progress io.W
 		return nil, err
 	}
 	run.alerts = alerts
-	step("done in %s", time.Since(start).Round(100*time.Millisecond))
+	run.total = time.Since(start)
+	step("done in %s", run.total.Round(100*time.Millisecond))
 	return run, nil
 }
 

@@ -37,17 +37,20 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"all":     {summary: "run every role in one process: ingest, bus, loader, analyze, API (embedded store)", setup: setupAll, usage: "[flags] [file ...]"},
-		"demo":    {summary: "generate a practice's month of activity and run it through the pipeline", setup: setupDemo},
-		"ingest":  {summary: "read files, receive syslog or pull APIs, parse, and publish events to Kafka", setup: setupIngest, usage: "--format F --tenant T [file|- ...] [--syslog-udp|--syslog-tcp|--syslog-tls ADDR] | --sources sources.yaml --state-dir DIR"},
-		"load":    {summary: "consume events and dead letters from Kafka and insert them into ClickHouse", setup: setupLoad},
-		"analyze": {summary: "run the detectors over stored events and write alerts", setup: setupAnalyze},
-		"api":     {summary: "serve the HTTP API and reviewer UI", setup: setupAPI},
-		"migrate": {summary: "create or upgrade the ClickHouse schema (idempotent)", setup: setupMigrate},
-		"parse":   {summary: "parse a log file and print normalized events as NDJSON", setup: setupParse, usage: "--format NAME [file|-] | --list"},
-		"roster":  {summary: "import a practice's workforce roster (CSV)", setup: setupRoster, usage: "--tenant TENANT roster.csv"},
-		"query":   {summary: "run one SQL query on the store and print the rows as NDJSON", setup: setupQuery, usage: "[flags] 'SQL'"},
-		"version": {summary: "print the version and what this binary can use", setup: setupVersion},
+		"all":      {summary: "run every role in one process: ingest, bus, loader, analyze, API (embedded store)", setup: setupAll, usage: "[flags] [file ...]"},
+		"demo":     {summary: "generate a practice's month of activity and run it through the pipeline", setup: setupDemo},
+		"bench":    {summary: "measure detection on the demo practice: precision, recall, explained share, latency", setup: setupBench, usage: benchUsage},
+		"ingest":   {summary: "read files, receive syslog or pull APIs, parse, and publish events to Kafka", setup: setupIngest, usage: "--format F --tenant T [file|- ...] [--syslog-udp|--syslog-tcp|--syslog-tls ADDR] | --sources sources.yaml --state-dir DIR"},
+		"load":     {summary: "consume events and dead letters from Kafka and insert them into ClickHouse", setup: setupLoad},
+		"analyze":  {summary: "run the detectors over stored events and write alerts", setup: setupAnalyze},
+		"api":      {summary: "serve the HTTP API and reviewer UI", setup: setupAPI},
+		"migrate":  {summary: "create or upgrade the ClickHouse schema (idempotent)", setup: setupMigrate},
+		"parse":    {summary: "parse a log file and print normalized events as NDJSON", setup: setupParse, usage: "--format NAME [file|-] | --list"},
+		"roster":   {summary: "import a practice's workforce roster (CSV)", setup: setupRoster, usage: "--tenant TENANT roster.csv"},
+		"query":    {summary: "run one SQL query on the store and print the rows as NDJSON", setup: setupQuery, usage: "[flags] 'SQL'"},
+		"version":  {summary: "print the version and what this binary can use", setup: setupVersion},
+		"replay":   {summary: "replay exported logs through the pipeline on a fresh embedded store and write the alerts as NDJSON", setup: setupReplay, usage: replayUsage},
+		"suppress": {summary: "record, list or revoke suppressions of expected alerts", setup: setupSuppress, usage: suppressUsage},
 
 		"reference": {summary: "import reference feeds (roster, accounts, FHIR patients, practitioners, schedule) and list unlinked actors", setup: setupReference, usage: referenceUsage},
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -28,8 +29,19 @@ type Output struct {
 	FHIR       []byte // fhir-auditevent NDJSON (EHR)
 	M365       []byte // m365-audit NDJSON (email)
 	ASA        []byte // cisco-asa syslog lines (VPN)
-	Cases      []Case
-	Records    map[string]int // by format
+	// GeoCSV places the documentation-range addresses the logs use, in
+	// phiwatch's CIDR CSV format (docs/geoip.md): staff homes in
+	// Cambridge, MA, and one range abroad.
+	GeoCSV string
+	// FHIR R4 reference feeds (NDJSON): the patient panel, the physicians,
+	// the schedule that drives the chart access and the visits it became.
+	Patients, Practitioners, Appointments, Encounters []byte
+	Cases                                             []Case
+	Records                                           map[string]int // log records by format
+	References                                        map[string]int // FHIR reference resources by kind
+	// HardNegatives describes the planted activity that looks suspicious
+	// but is explained and must raise nothing.
+	HardNegatives []string
 }
 
 type gen struct {
@@ -43,7 +55,22 @@ type gen struct {
 	seq   int
 	wsIP  map[string]string
 	vpnIP int
+
+	pats, pracs, appts, encs [][]byte
+	visits                   []visit        // arrived visits, in day order
+	forced                   map[int][]slot // day → slots booked for special patients
 }
+
+// visit is one arrived appointment.
+type visit struct {
+	day int
+	at  time.Time
+	pt  string
+}
+
+// slot books a special patient into the first physician's schedule,
+// optionally with a named front-desk clerk checking them in.
+type slot struct{ pt, desk string }
 
 // stamped records are sorted by time before writing, as a source emits them.
 type stamped struct {
@@ -72,7 +99,7 @@ func Generate(o Options) (*Output, error) {
 	}
 	end := o.End.In(o.Location)
 	start := time.Date(end.Year(), end.Month(), end.Day()-o.Days, 0, 0, 0, 0, o.Location)
-	g := &gen{o: o, r: rand.New(rand.NewPCG(o.Seed, 0xdecafbad)), byID: map[string]*Person{}, wsIP: map[string]string{}}
+	g := &gen{o: o, r: rand.New(rand.NewPCG(o.Seed, 0xdecafbad)), byID: map[string]*Person{}, wsIP: map[string]string{}, forced: map[int][]slot{}}
 	g.out = &Output{Start: start, End: end, Location: o.Location, Records: map[string]int{}}
 	g.out.Staff = staff(g.r)
 	for i := range g.out.Staff {
@@ -81,6 +108,10 @@ func Generate(o Options) (*Output, error) {
 		g.wsIP[p.ID] = fmt.Sprintf("10.20.1.%d", 20+i)
 	}
 	g.out.Roster = RosterCSV(g.out.Staff, start)
+	g.out.GeoCSV = geoCSV
+	g.patients()
+	g.practitioners()
+	g.plan(start)
 	for d := range o.Days {
 		g.day(d, start.AddDate(0, 0, d))
 	}
@@ -89,6 +120,8 @@ func Generate(o Options) (*Output, error) {
 	g.out.M365 = flush(g.m365)
 	g.out.ASA = flush(g.asa)
 	g.out.Records["fhir-auditevent"], g.out.Records["m365-audit"], g.out.Records["cisco-asa"] = len(g.fhir), len(g.m365), len(g.asa)
+	g.out.Patients, g.out.Practitioners, g.out.Appointments, g.out.Encounters = lines(g.pats), lines(g.pracs), lines(g.appts), lines(g.encs)
+	g.out.References = map[string]int{"patients": len(g.pats), "practitioners": len(g.pracs), "appointments": len(g.appts), "encounters": len(g.encs)}
 	return g.out, nil
 }
 
@@ -97,6 +130,15 @@ func flush(recs []stamped) []byte {
 	var b bytes.Buffer
 	for _, r := range recs {
 		b.Write(r.line)
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+func lines(recs [][]byte) []byte {
+	var b bytes.Buffer
+	for _, r := range recs {
+		b.Write(r)
 		b.WriteByte('\n')
 	}
 	return b.Bytes()
@@ -146,23 +188,53 @@ func (g *gen) day(d int, date time.Time) {
 			g.m365Rec(at, "Send", p.Email, g.wsIP[p.ID], map[string]any{"Item": map[string]any{"Subject": "Re: schedule", "SizeInBytes": 2000 + g.r.IntN(90000)}})
 		}
 	}
-	// The schedule drives the chart access.
-	var seen []string
+	// The schedule drives the chart access: each slot is an Appointment;
+	// one in twenty patients does not show, the rest become Encounters.
+	var seen []visit
+	forced := g.forced[d]
 	for i := range g.out.Staff {
 		doc := &g.out.Staff[i]
 		if doc.Role != "physician" {
 			continue
 		}
-		for slot := 0; slot < 17; slot++ {
-			if g.r.IntN(100) >= 85 {
+		for sl := 0; sl < 17; sl++ {
+			var special *slot
+			if doc == g.first("physician") && len(forced) > 0 {
+				special, forced = &forced[0], forced[1:]
+			}
+			if special == nil && g.r.IntN(100) >= 85 {
 				continue
 			}
-			at := date.Add(8*time.Hour + time.Duration(slot)*30*time.Minute)
+			at := date.Add(8*time.Hour + time.Duration(sl)*30*time.Minute)
 			pt := g.patient()
-			seen = append(seen, pt)
-			if fd := g.pick("front_desk", d); fd != nil {
+			if special != nil {
+				pt = special.pt
+			}
+			apptID := fmt.Sprintf("appt-%s-%s-%02d", date.Format("20060102"), doc.ID, sl)
+			noShow := special == nil && g.r.IntN(20) == 0
+			status := "fulfilled"
+			if noShow {
+				status = "noshow"
+			}
+			g.appointment(apptID, pt, doc, at, status)
+			fd := g.pick("front_desk", d)
+			if special != nil && special.desk != "" {
+				fd = g.byID[special.desk]
+			}
+			if fd != nil {
 				g.ehr(at.Add(-12*time.Minute), fd, "search-type", "", g.wsIP[fd.ID])
 				g.ehr(at.Add(-10*time.Minute), fd, "read", pt, g.wsIP[fd.ID])
+			}
+			if noShow {
+				continue
+			}
+			g.encounter("enc-"+strings.TrimPrefix(apptID, "appt-"), apptID, pt, doc, at.Add(2*time.Minute), at.Add(28*time.Minute), "AMB")
+			v := visit{d, at, pt}
+			g.visits = append(g.visits, v)
+			if special == nil {
+				// Billing never codes a special patient's visit: one of
+				// them is the billing clerk herself.
+				seen = append(seen, v)
 			}
 			if ma := g.pick("medical_assistant", d); ma != nil {
 				g.ehr(g.jitter(at, 3), ma, "read", pt, g.wsIP[ma.ID])
@@ -178,24 +250,33 @@ func (g *gen) day(d int, date time.Time) {
 		}
 		// Physicians finish their notes from home three evenings a week.
 		if doc.Evenings && (date.Weekday() == time.Monday || date.Weekday() == time.Tuesday || date.Weekday() == time.Thursday) {
-			g.vpnSession(doc, g.jitter(date.Add(19*time.Hour), 15), 80, 4+g.r.IntN(3), seen)
+			var pts []string
+			for _, v := range seen {
+				pts = append(pts, v.pt)
+			}
+			g.vpnSession(doc, g.jitter(date.Add(19*time.Hour), 15), 80, 4+g.r.IntN(3), pts)
 		}
 	}
-	// Billing codes the day's visits, spread over the working day.
-	for _, pt := range seen {
+	// Billing codes the day's visits once they happened, before going home.
+	for _, v := range seen {
 		if b := g.pick("billing", d); b != nil && g.r.IntN(3) == 0 {
-			g.ehr(g.jitter(date.Add(time.Duration(b.Start)*time.Hour+15*time.Minute), (b.End-b.Start-1)*60), b, "read", pt, g.wsIP[b.ID])
+			from := v.at.Add(40 * time.Minute)
+			g.ehr(g.jitter(from, max(1, int(date.Add(time.Duration(b.End)*time.Hour).Sub(from).Minutes()))), b, "read", v.pt, g.wsIP[b.ID])
 		}
 	}
 }
 
 // vpnSession connects p from home, opens n charts from a list, disconnects.
 func (g *gen) vpnSession(p *Person, at time.Time, minutes, n int, charts []string) []string {
+	return g.vpnSessionFrom(p, fmt.Sprintf("198.51.100.%d", 10+len(p.ID)*3%200), at, minutes, n, charts)
+}
+
+// vpnSessionFrom is vpnSession from a given public address.
+func (g *gen) vpnSessionFrom(p *Person, home string, at time.Time, minutes, n int, charts []string) []string {
 	user := p.ID
 	if p.VPNUser != "" {
 		user = p.VPNUser
 	}
-	home := fmt.Sprintf("198.51.100.%d", 10+len(p.ID)*3%200)
 	g.vpnIP++
 	assigned := fmt.Sprintf("10.20.99.%d", 10+g.vpnIP%200)
 	g.asaRec(at, 6, 113004, fmt.Sprintf("AAA user authentication Successful : server =  10.20.0.5 : user = %s", user))
@@ -228,7 +309,9 @@ func (g *gen) inject(start time.Time) {
 
 	// 2. A nurse who left on day 12 comes back over the VPN on day 15, late.
 	d15 := start.AddDate(0, 0, 15)
-	g.vpnSession(g.byID["jlee"], d15.Add(23*time.Hour+10*time.Minute), 40, 6, nil)
+	// She opens charts of patients seen the week before she left, which a
+	// colleague of her department treated: no clinical-relationship alert.
+	g.vpnSession(g.byID["jlee"], d15.Add(23*time.Hour+10*time.Minute), 40, 6, g.recent(12, 7))
 	g.out.Cases = append(g.out.Cases,
 		Case{Name: "terminated nurse uses her VPN and EHR accounts three days after leaving", Rule: "terminated_user_activity", ActorID: "jlee", Day: d15},
 		Case{Name: "…and does it at 11 p.m.", Rule: "after_hours_access", ActorID: "jlee", Day: d15})
@@ -251,12 +334,41 @@ func (g *gen) inject(start time.Time) {
 		g.m365Rec(d20.Add(time.Duration(i)*time.Minute), "MailItemsAccessed", av.Email, "192.0.2.200", map[string]any{"MailboxOwnerUPN": av.Email, "LogonType": 0})
 	}
 	g.out.Cases = append(g.out.Cases, Case{Name: "a former medical assistant's mailbox is read two weeks after she left", Rule: "terminated_user_activity", ActorID: "aweber", Day: d20})
+
+	g.injectRelationships(start)
+}
+
+// first is the first employed member of a role in roster order, so the
+// planted cases name the same person for every seed.
+func (g *gen) first(role string) *Person {
+	for i := range g.out.Staff {
+		if p := &g.out.Staff[i]; p.Role == role && p.Terminated < 0 {
+			return p
+		}
+	}
+	return nil
+}
+
+// recent lists the patients of visits in the n days up to day d.
+func (g *gen) recent(d, n int) []string {
+	var out []string
+	for _, v := range g.visits {
+		if v.day <= d && v.day > d-n && !strings.HasPrefix(v.pt, specialPrefix) {
+			out = append(out, v.pt)
+		}
+	}
+	return out
 }
 
 var interactions = map[string]string{"read": "R", "update": "U", "search-type": "E", "create": "C"}
 
 // ehr writes one FHIR R4 AuditEvent in the IHE BALP style.
 func (g *gen) ehr(at time.Time, p *Person, interaction, patient, ip string) {
+	g.ehrFor(at, p, interaction, patient, ip, "TREAT")
+}
+
+// ehrFor writes an AuditEvent with a purpose of use: ETREAT is break-glass.
+func (g *gen) ehrFor(at time.Time, p *Person, interaction, patient, ip, purpose string) {
 	g.seq++
 	ev := map[string]any{
 		"resourceType": "AuditEvent",
@@ -267,7 +379,7 @@ func (g *gen) ehr(at time.Time, p *Person, interaction, patient, ip string) {
 		"recorded":     at.In(g.o.Location).Format("2006-01-02T15:04:05.000-07:00"),
 		"outcome":      "0",
 		"purposeOfEvent": []any{map[string]any{"coding": []any{map[string]any{
-			"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT"}}}},
+			"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": purpose}}}},
 		"agent": []any{
 			map[string]any{
 				"type":      map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}}},

@@ -22,6 +22,10 @@ type Person struct {
 	Start, End                                 int    // usual hours
 	Evenings                                   bool   // reviews charts 19–21 some weekdays (physicians)
 	Terminated                                 int    // day index of termination, -1 if employed
+
+	// Home and birth details, for the family, coworker and self-lookup
+	// rules that compare the roster with patient demographics.
+	First, Last, Phone, Street, Zip, Birth string
 }
 
 // Case is an injected suspicious activity and the alert it should raise.
@@ -46,6 +50,8 @@ func staff(r *rand.Rand) []Person {
 		{ID: "jlee", Name: "Jamie Lee", Role: "nurse", Department: "Clinical", Manager: "mkhan", Start: 7, End: 16, VPN: true, VPNUser: "vpn-jlee", Terminated: 12},
 		{ID: "sreyes", Name: "Sam Reyes", Role: "billing", Department: "Billing", Manager: "mkhan", Start: 9, End: 17, Terminated: -1},
 		{ID: "aweber", Name: "Ava Weber", Role: "medical_assistant", Department: "Clinical", Manager: "mkhan", Start: 8, End: 16, Terminated: 5},
+		{ID: "hbrooks", Name: "Hannah Brooks", Role: "nurse", Department: "Clinical", Manager: "mkhan", Start: 7, End: 16, Terminated: -1},
+		{ID: "rmedina", Name: "Rosa Medina", Role: "him", Department: "Health information", Manager: "mkhan", Start: 8, End: 17, Terminated: -1},
 	}
 	roles := []struct {
 		role, dept    string
@@ -78,7 +84,14 @@ func staff(r *rand.Rand) []Person {
 		}
 	}
 	for i := range ps {
-		ps[i].Email = strings.ReplaceAll(strings.ToLower(ps[i].Name), " ", ".") + "@riverside.example"
+		p := &ps[i]
+		p.Email = strings.ReplaceAll(strings.ToLower(p.Name), " ", ".") + "@riverside.example"
+		p.First, p.Last, _ = strings.Cut(p.Name, " ")
+		// Staff live on Oak Street and have 555-01xx phones; patients get
+		// other streets and numbers, so only the planted households match.
+		p.Phone = fmt.Sprintf("617-555-%04d", 100+i)
+		p.Street, p.Zip = fmt.Sprintf("%d Oak Street", 10+i*7), "02140"
+		p.Birth = fmt.Sprintf("%d-%02d-%02d", 1965+i%30, 1+i%12, 1+i%27)
 	}
 	return ps
 }
@@ -86,7 +99,7 @@ func staff(r *rand.Rand) []Person {
 // RosterCSV renders the roster in phiwatch's roster format (docs/roster.md).
 func RosterCSV(ps []Person, start time.Time) string {
 	var b strings.Builder
-	b.WriteString("user_id,name,role,department,manager_id,email,aliases,hire_date,termination_date\n")
+	b.WriteString("user_id,name,role,department,manager_id,email,aliases,hire_date,termination_date,first_name,last_name,phone,home_street,home_postal_code,birth_date\n")
 	for _, p := range ps {
 		aliases := []string{strings.ToUpper(p.ID)}
 		if p.VPNUser != "" {
@@ -96,8 +109,8 @@ func RosterCSV(ps []Person, start time.Time) string {
 		if p.Terminated >= 0 {
 			term = start.AddDate(0, 0, p.Terminated).Format("2006-01-02")
 		}
-		fmt.Fprintf(&b, "%s,%s,%s,%s,%s,%s,%s,%s,%s\n", p.ID, p.Name, p.Role, p.Department, p.Manager, p.Email,
-			strings.Join(aliases, ";"), "2020-01-06", term)
+		fmt.Fprintf(&b, "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", p.ID, p.Name, p.Role, p.Department, p.Manager, p.Email,
+			strings.Join(aliases, ";"), "2020-01-06", term, p.First, p.Last, p.Phone, p.Street, p.Zip, p.Birth)
 	}
 	return b.String()
 }

@@ -157,6 +157,18 @@ func (s *embedded) InsertIdentityLinks(ctx context.Context, rows []IdentityLinkR
 	return insertRows(ctx, s, "identity_links", rows, "")
 }
 
+func (s *embedded) InsertCases(ctx context.Context, rows []CaseRow) error {
+	return insertRows(ctx, s, "cases", rows, "")
+}
+
+func (s *embedded) InsertSuppressions(ctx context.Context, rows []SuppressionRow) error {
+	return insertRows(ctx, s, "suppressions", rows, "")
+}
+
+func (s *embedded) InsertAlertSuppressions(ctx context.Context, rows []AlertSuppressionRow) error {
+	return insertRows(ctx, s, "alert_suppressions", rows, "")
+}
+
 // binaryRow is a row that encodes itself in RowBinary.
 type binaryRow interface{ appendRowBinary([]byte) []byte }
 

@@ -130,6 +130,18 @@ func (s *server) InsertIdentityLinks(ctx context.Context, rows []IdentityLinkRow
 	return insertBatch(ctx, s, "identity_links", rows, "")
 }
 
+func (s *server) InsertCases(ctx context.Context, rows []CaseRow) error {
+	return insertBatch(ctx, s, "cases", rows, "")
+}
+
+func (s *server) InsertSuppressions(ctx context.Context, rows []SuppressionRow) error {
+	return insertBatch(ctx, s, "suppressions", rows, "")
+}
+
+func (s *server) InsertAlertSuppressions(ctx context.Context, rows []AlertSuppressionRow) error {
+	return insertBatch(ctx, s, "alert_suppressions", rows, "")
+}
+
 // insertBatch sends one native batch. The caller bounds its size (the loader
 // caps rows and bytes): clickhouse-go builds the whole block in memory. The
 // connection goes back to the pool while the block is built.

@@ -42,6 +42,11 @@ type Store interface {
 	// InsertIdentityLinks stores one build of a tenant's identity links
 	// (docs/identity.md).
 	InsertIdentityLinks(ctx context.Context, rows []IdentityLinkRow) error
+	// Cases and suppressions (docs/cases.md): new versions of each, and
+	// the record of which suppression matched which alert.
+	InsertCases(ctx context.Context, rows []CaseRow) error
+	InsertSuppressions(ctx context.Context, rows []SuppressionRow) error
+	InsertAlertSuppressions(ctx context.Context, rows []AlertSuppressionRow) error
 	Ping(ctx context.Context) error
 	// Database is the ClickHouse database phiwatch's tables live in.
 	Database() string
