@@ -74,14 +74,15 @@ type Runner struct {
 
 // RunResult counts what a run found.
 type RunResult struct {
-	Alerts     int
-	ByRule     map[string]int
-	BySeverity map[string]int
+	Alerts         int
+	ByRule         map[string]int
+	BySeverity     map[string]int
+	ByRuleSeverity map[[2]string]int // {rule, severity}
 }
 
 // Run applies every detector to every tenant for the window.
 func (r *Runner) Run(ctx context.Context, tenants []Tenant, w Window) (RunResult, error) {
-	res := RunResult{ByRule: map[string]int{}, BySeverity: map[string]int{}}
+	res := RunResult{ByRule: map[string]int{}, BySeverity: map[string]int{}, ByRuleSeverity: map[[2]string]int{}}
 	now := time.Now
 	if r.Now != nil {
 		now = r.Now
@@ -104,6 +105,7 @@ func (r *Runner) Run(ctx context.Context, tenants []Tenant, w Window) (RunResult
 				a.RetainUntil = a.FirstSeen.Add(keep)
 				res.ByRule[a.Rule]++
 				res.BySeverity[a.Severity]++
+				res.ByRuleSeverity[[2]string{a.Rule, a.Severity}]++
 			}
 			if err := r.Store.InsertAlerts(ctx, alerts); err != nil {
 				return res, fmt.Errorf("store alerts of %s for tenant %s: %w", d.Rule(), t.ID, err)

@@ -66,7 +66,8 @@ func (a *analyzeFlags) tenantSettings() (*time.Location, analyze.PracticeHours, 
 }
 
 // runDetectors runs every detector once over w for the tenants with events.
-func runDetectors(ctx context.Context, s store.Store, af *analyzeFlags, w analyze.Window, keep time.Duration, log *slog.Logger) (analyze.RunResult, error) {
+// m may be nil (replay keeps no metrics).
+func runDetectors(ctx context.Context, s store.Store, af *analyzeFlags, w analyze.Window, keep time.Duration, m *metrics.Metrics, log *slog.Logger) (analyze.RunResult, error) {
 	loc, hours, err := af.tenantSettings()
 	if err != nil {
 		return analyze.RunResult{}, err
@@ -106,6 +107,21 @@ func runDetectors(ctx context.Context, s store.Store, af *analyzeFlags, w analyz
 			return res, err
 		}
 		cases += n
+	}
+	if m != nil {
+		for rule, n := range res.ByRuleSeverity {
+			m.AlertsWritten.WithLabelValues(rule[0], rule[1]).Add(float64(n))
+		}
+		for _, t := range tenants {
+			ex, err := (analyze.Explainer{}).Explain(ctx, s, t, w)
+			if err != nil {
+				return res, fmt.Errorf("explained share of %s: %w", t.ID, err)
+			}
+			if ex.HasSchedule {
+				m.ExplainedShare.WithLabelValues(t.ID).Set(ex.Share)
+			}
+		}
+		m.DetectorDuration.Observe(time.Since(start).Seconds())
 	}
 	log.Info("detectors ran", "tenants", len(tenants), "from", w.From.UTC().Format(time.RFC3339), "to", w.To.UTC().Format(time.RFC3339),
 		"alerts", res.Alerts, "by_severity", res.BySeverity, "suppressed", suppressed, "case_versions", cases,
@@ -156,14 +172,15 @@ func setupAnalyze(fs *flag.FlagSet, e *env) func(context.Context, []string) erro
 			if err != nil {
 				return err
 			}
-			res, err := runDetectors(ctx, s, &af, w, keep, log)
+			res, err := runDetectors(ctx, s, &af, w, keep, nil, log)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "%d alerts (%v)\n", res.Alerts, res.BySeverity)
 			return nil
 		}
-		ops := opsserver.New(listen, metrics.New(), map[string]opsserver.Check{"store": s.Ping}, log)
+		m := metrics.New()
+		ops := opsserver.New(listen, m, map[string]opsserver.Check{"store": s.Ping}, log)
 		if err := ops.Start(); err != nil {
 			return err
 		}
@@ -173,7 +190,7 @@ func setupAnalyze(fs *flag.FlagSet, e *env) func(context.Context, []string) erro
 			if err != nil {
 				return err
 			}
-			if _, err := runDetectors(ctx, s, &af, w, keep, log); err != nil {
+			if _, err := runDetectors(ctx, s, &af, w, keep, m, log); err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}

@@ -183,7 +183,7 @@ func runDemoPipeline(ctx context.Context, dir string, seed uint64, progress io.W
 		return nil, err
 	}
 	run.tenant, run.window = analyze.Tenant{ID: demo.Tenant, Location: loc, Hours: hours}, w
-	ar, err := runDetectors(ctx, s, &af, w, 0, log)
+	ar, err := runDetectors(ctx, s, &af, w, 0, run.metrics, log)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/phiwatch/phiwatch/internal/demo"
 	"github.com/phiwatch/phiwatch/internal/testenv"
 )
 
@@ -120,4 +123,19 @@ func TestDemoFindsInjectedCases(t *testing.T) {
 		t.Errorf("explained-access share %.3f (schedule loaded: %v); the demo's ordinary work is all explained, want ≥ 0.95", ex.ExplainedShare, ex.HasSchedule)
 	}
 	t.Logf("explained-access share %.1f%% (%d of %d EHR patient accesses)", ex.ExplainedShare*100, ex.Explained, ex.Accesses)
+	// The same share reaches Prometheus, and every alert is counted.
+	if got := testutil.ToFloat64(run.metrics.ExplainedShare.WithLabelValues(demo.Tenant)); got < 0.95 {
+		t.Errorf("phiwatch_explained_access_ratio = %.3f, want ≥ 0.95", got)
+	}
+	combos := map[[2]string]bool{}
+	for _, a := range run.alerts {
+		combos[[2]string{a.Rule, a.Severity}] = true
+	}
+	written := 0.0
+	for c := range combos {
+		written += testutil.ToFloat64(run.metrics.AlertsWritten.WithLabelValues(c[0], c[1]))
+	}
+	if int(written) != len(run.alerts) {
+		t.Errorf("phiwatch_alerts_written_total counts %.0f alerts, want %d", written, len(run.alerts))
+	}
 }

@@ -277,7 +277,7 @@ func runReplay(ctx context.Context, p replayPlan, w io.Writer, log *slog.Logger)
 	}
 	// To is exclusive: one millisecond past the last event keeps it in.
 	sum.window = analyze.Window{From: span[0].From, To: span[0].To.Add(time.Millisecond)}
-	ar, err := runDetectors(ctx, s, p.af, sum.window, 0, log)
+	ar, err := runDetectors(ctx, s, p.af, sum.window, 0, nil, log)
 	if err != nil {
 		return sum, err
 	}

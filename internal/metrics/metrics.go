@@ -41,6 +41,11 @@ type Metrics struct {
 	LoaderInsertDuration *prometheus.HistogramVec
 	LoaderLag            *prometheus.GaugeVec // messages behind, by topic
 	LoaderLastInsert     *prometheus.GaugeVec // unix time of the last successful insert, by table
+
+	// analyze
+	AlertsWritten    *prometheus.CounterVec // alert versions written, by rule and severity
+	ExplainedShare   *prometheus.GaugeVec   // share of EHR patient accesses explained, by tenant
+	DetectorDuration prometheus.Histogram   // one run of every detector over every tenant
 }
 
 // New creates and registers the metrics, plus Go and process collectors.
@@ -114,6 +119,16 @@ func New() *Metrics {
 		LoaderLastInsert: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "phiwatch_loader_last_insert_timestamp_seconds", Help: "Unix time of the last successful insert, by table.",
 		}, []string{"table"}),
+		AlertsWritten: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "phiwatch_alerts_written_total", Help: "Alert versions written by the detectors, by rule and severity (a re-run rewrites the same alerts).",
+		}, []string{"rule", "severity"}),
+		ExplainedShare: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "phiwatch_explained_access_ratio", Help: "Share of EHR patient accesses in the last analyzed window explained by a clinical relationship or role, by tenant (only tenants with schedule data).",
+		}, []string{"tenant"}),
+		DetectorDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "phiwatch_detector_run_duration_seconds", Help: "Time for one run of every detector over every tenant.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
+		}),
 	}
 	r.MustRegister(
 		collectors.NewGoCollector(),
@@ -123,6 +138,7 @@ func New() *Metrics {
 		m.PullRecords, m.PullErrors, m.PullRetries, m.PullLastSuccess, m.PullLag,
 		m.LoaderConsumed, m.LoaderInserted, m.LoaderInsertFailures, m.LoaderBatchRows,
 		m.LoaderInsertDuration, m.LoaderLag, m.LoaderLastInsert,
+		m.AlertsWritten, m.ExplainedShare, m.DetectorDuration,
 	)
 	return m
 }
