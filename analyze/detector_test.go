@@ -12,36 +12,18 @@ import (
 
 	"github.com/phiwatch/phiwatch/internal/event"
 	"github.com/phiwatch/phiwatch/internal/store"
-	"github.com/phiwatch/phiwatch/internal/testenv"
+	"github.com/phiwatch/phiwatch/internal/storetest"
 )
 
-var testDir string
+var shared = storetest.New("analyze_test")
 
 func TestMain(m *testing.M) {
-	testDir, _ = os.MkdirTemp("", "phiwatch-analyze-test")
 	code := m.Run()
-	os.RemoveAll(testDir)
+	shared.Close()
 	os.Exit(code)
 }
 
-// chDB opens one data directory per process: the tests share one store.
-var shared store.Store
-
-func testStore(t *testing.T) store.Store {
-	t.Helper()
-	testenv.RequireChdb(t)
-	if shared == nil {
-		s, err := store.Open(context.Background(), store.Options{DSN: "chdb:" + testDir, Database: "analyze_test"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := store.Migrate(context.Background(), s, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-			t.Fatal(err)
-		}
-		shared = s
-	}
-	return shared
-}
+func testStore(t *testing.T) store.Store { return shared.Store(t) }
 
 var ny, _ = time.LoadLocation("America/New_York")
 

@@ -4,48 +4,24 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/phiwatch/phiwatch/internal/store"
-	"github.com/phiwatch/phiwatch/internal/testenv"
+	"github.com/phiwatch/phiwatch/internal/storetest"
 )
 
-// chDB opens one data directory per process: the package's store tests
-// share one embedded store.
-var (
-	testDir string
-	shared  store.Store
-)
+var shared = storetest.New("reference_test")
 
 func TestMain(m *testing.M) {
-	testDir, _ = os.MkdirTemp("", "phiwatch-reference-test")
 	code := m.Run()
-	if shared != nil {
-		shared.Close()
-	}
-	os.RemoveAll(testDir)
+	shared.Close()
 	os.Exit(code)
 }
 
-func testStore(t *testing.T) store.Store {
-	t.Helper()
-	testenv.RequireChdb(t)
-	if shared == nil {
-		s, err := store.Open(context.Background(), store.Options{DSN: "chdb:" + testDir, Database: "reference_test"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := store.Migrate(context.Background(), s, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-			t.Fatal(err)
-		}
-		shared = s
-	}
-	return shared
-}
+func testStore(t *testing.T) store.Store { return shared.Store(t) }
 
 // importFile imports a testdata file (or text) at a fixed time.
 func importFile(t *testing.T, s store.Store, tenant string, kind Kind, in io.Reader, at time.Time) (Result, error) {

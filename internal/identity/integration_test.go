@@ -3,8 +3,6 @@ package identity_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -16,40 +14,18 @@ import (
 	"github.com/phiwatch/phiwatch/internal/event"
 	"github.com/phiwatch/phiwatch/internal/identity"
 	"github.com/phiwatch/phiwatch/internal/store"
-	"github.com/phiwatch/phiwatch/internal/testenv"
+	"github.com/phiwatch/phiwatch/internal/storetest"
 )
 
-// chDB opens one data directory per process: the tests share one store.
-var (
-	testDir string
-	shared  store.Store
-)
+var shared = storetest.New("identity_test")
 
 func TestMain(m *testing.M) {
-	testDir, _ = os.MkdirTemp("", "phiwatch-identity-test")
 	code := m.Run()
-	if shared != nil {
-		shared.Close()
-	}
-	os.RemoveAll(testDir)
+	shared.Close()
 	os.Exit(code)
 }
 
-func testStore(t *testing.T) store.Store {
-	t.Helper()
-	testenv.RequireChdb(t)
-	if shared == nil {
-		s, err := store.Open(context.Background(), store.Options{DSN: "chdb:" + testDir, Database: "identity_test"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := store.Migrate(context.Background(), s, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-			t.Fatal(err)
-		}
-		shared = s
-	}
-	return shared
-}
+func testStore(t *testing.T) store.Store { return shared.Store(t) }
 
 func importTestdata(t *testing.T, s store.Store, tenant string, kind reference.Kind, file string, at time.Time) reference.Result {
 	t.Helper()
