@@ -12,7 +12,10 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/phiwatch/phiwatch/api/route"
+	"github.com/phiwatch/phiwatch/internal/authz"
 	"github.com/phiwatch/phiwatch/internal/event"
+	"github.com/phiwatch/phiwatch/internal/store"
 )
 
 // Token is one API token from the tokens file. Only its SHA-256 is kept;
@@ -21,22 +24,13 @@ type Token struct {
 	Name        string   `yaml:"name"`
 	Token       string   `yaml:"token"`        // plain, discouraged outside demos
 	TokenSHA256 string   `yaml:"token_sha256"` // hex of sha256(token)
-	Tenants     []string `yaml:"tenants"`      // tenant ids, or "*" for all
+	Tenants     []string `yaml:"tenants"`      // tenant ids, or "*" for all (msp_admin only)
+	Role        string   `yaml:"role"`         // one of authz.Roles
 }
-
-// Principal is an authenticated caller.
-type Principal struct {
-	Name       string
-	AllTenants bool
-	tenants    map[string]bool
-}
-
-// CanSee reports whether the principal may read the tenant's data.
-func (p *Principal) CanSee(tenant string) bool { return p.AllTenants || p.tenants[tenant] }
 
 // Tokens authenticates bearer tokens.
 type Tokens struct {
-	byHash map[[32]byte]*Principal
+	byHash map[[32]byte]*authz.Principal
 }
 
 // LoadTokens reads a tokens file:
@@ -45,6 +39,7 @@ type Tokens struct {
 //	  - name: msp-oncall
 //	    token_sha256: 9f86d0…   # sha256 of the token, hex
 //	    tenants: ["*"]
+//	    role: msp_admin
 func LoadTokens(path string) (*Tokens, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -61,7 +56,7 @@ func LoadTokens(path string) (*Tokens, error) {
 
 // NewTokens validates tokens.
 func NewTokens(list []Token) (*Tokens, error) {
-	t := &Tokens{byHash: map[[32]byte]*Principal{}}
+	t := &Tokens{byHash: map[[32]byte]*authz.Principal{}}
 	var errs []error
 	for i, tok := range list {
 		where := fmt.Sprintf("token %d (%s)", i+1, tok.Name)
@@ -86,7 +81,10 @@ func NewTokens(list []Token) (*Tokens, error) {
 			errs = append(errs, fmt.Errorf("%s: token must be at least 16 characters (or give token_sha256)", where))
 			continue
 		}
-		p := &Principal{Name: tok.Name, tenants: map[string]bool{}}
+		p := &authz.Principal{Subject: "token:" + tok.Name, Name: tok.Name, Via: "token", Role: authz.Role(tok.Role), Tenants: map[string]bool{}}
+		if !p.Role.Valid() {
+			errs = append(errs, fmt.Errorf("%s: role %q is not one of %v", where, tok.Role, authz.Roles))
+		}
 		if len(tok.Tenants) == 0 {
 			errs = append(errs, fmt.Errorf("%s: tenants is empty (use [\"*\"] for all)", where))
 		}
@@ -95,10 +93,13 @@ func NewTokens(list []Token) (*Tokens, error) {
 			case tn == "*":
 				p.AllTenants = true
 			case event.ValidTenant(tn):
-				p.tenants[tn] = true
+				p.Tenants[tn] = true
 			default:
 				errs = append(errs, fmt.Errorf("%s: tenant %q is not a valid tenant id", where, tn))
 			}
+		}
+		if p.AllTenants && p.Role != authz.MSPAdmin {
+			errs = append(errs, fmt.Errorf("%s: only an msp_admin token may have tenants [\"*\"]", where))
 		}
 		if _, dup := t.byHash[h]; dup {
 			errs = append(errs, fmt.Errorf("%s: the same token appears twice", where))
@@ -116,7 +117,7 @@ func NewTokens(list []Token) (*Tokens, error) {
 
 // authenticate finds the principal of a bearer token. The comparison is on
 // hashes, so timing reveals nothing about stored tokens.
-func (t *Tokens) authenticate(header string) (*Principal, bool) {
+func (t *Tokens) authenticate(header string) (*authz.Principal, bool) {
 	raw, ok := strings.CutPrefix(header, "Bearer ")
 	if !ok || raw == "" {
 		return nil, false
@@ -130,8 +131,6 @@ func (t *Tokens) authenticate(header string) (*Principal, bool) {
 	return nil, false
 }
 
-const principalKey = "phiwatch.principal"
-
 // requireToken rejects requests without a valid bearer token.
 func (t *Tokens) requireToken() gin.HandlerFunc {
 	return func(c *gin.Context) {
@@ -141,22 +140,34 @@ func (t *Tokens) requireToken() gin.HandlerFunc {
 			problem(c, 401, "a valid bearer token is required (Authorization: Bearer <token>)")
 			return
 		}
-		c.Set(principalKey, p)
+		route.SetPrincipal(c, p)
 		c.Next()
 	}
 }
 
-// tenantScope resolves the :tenant path parameter against the principal.
-// A tenant the caller may not see answers 404, the same as one that does
-// not exist, so tenant ids cannot be probed.
-func tenantScope() gin.HandlerFunc {
+// tenantScope resolves the :tenant path parameter against the principal,
+// checks the route's permission and narrows the store to the tenant. A
+// tenant the caller may not see answers 404, the same as one that does not
+// exist, so tenant ids cannot be probed; a permission the caller's role
+// lacks answers 403.
+func tenantScope(q store.Querier, perm authz.Permission) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		tenant := c.Param("tenant")
-		p := c.MustGet(principalKey).(*Principal)
+		p := route.Principal(c)
 		if !event.ValidTenant(tenant) || !p.CanSee(tenant) {
 			problem(c, 404, "no such tenant")
 			return
 		}
+		if !p.Role.Can(perm) {
+			problem(c, 403, fmt.Sprintf("your role (%s) does not allow %s", p.Role, perm))
+			return
+		}
+		ts, err := store.ForTenant(q, tenant)
+		if err != nil {
+			problem(c, 500, "the store is not available")
+			return
+		}
+		route.SetStore(c, ts)
 		c.Next()
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/phiwatch/phiwatch/api/route"
 	"github.com/phiwatch/phiwatch/internal/store"
 )
 
@@ -41,8 +42,8 @@ type CaseFilter struct {
 
 // listCases reads one page of a tenant's current cases, riskiest first, so
 // the actor whose alerts add up the most is reviewed first.
-func listCases(ctx context.Context, q Querier, tenant string, f CaseFilter) ([]Case, error) {
-	p := store.Params{"tenant": tenant, "from": chTime(f.From), "to": chTime(f.To), "status": f.Status,
+func listCases(ctx context.Context, q *store.TenantStore, f CaseFilter) ([]Case, error) {
+	p := store.Params{"from": chTime(f.From), "to": chTime(f.To), "status": f.Status,
 		"limit": strconv.Itoa(f.Limit), "offset": strconv.Itoa(f.Offset)}
 	var out []Case
 	err := q.Select(ctx, &out, fmt.Sprintf(`
@@ -66,7 +67,7 @@ func (s *server) cases(c *gin.Context) {
 		problem(c, 400, "status must be open or closed")
 		return
 	}
-	items, err := listCases(c.Request.Context(), s.cfg.Store, l.tenant, f)
+	items, err := listCases(c.Request.Context(), route.Store(c), f)
 	if err != nil {
 		s.cfg.Log.Error("list cases", "tenant", l.tenant, "err", err)
 		problem(c, 500, "cases could not be read; the error is in the server log")

@@ -1,23 +1,12 @@
 package api
 
 import (
-	"net/http"
-
 	"github.com/gin-gonic/gin"
+
+	"github.com/phiwatch/phiwatch/api/route"
 )
 
 // Problem is an RFC 9457 problem detail.
-type Problem struct {
-	Type     string `json:"type"`
-	Title    string `json:"title"`
-	Status   int    `json:"status"`
-	Detail   string `json:"detail,omitempty"`
-	Instance string `json:"instance,omitempty"`
-}
+type Problem = route.ProblemDetail
 
-// problem aborts the request with an application/problem+json body.
-func problem(c *gin.Context, status int, detail string) {
-	p := Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, Instance: c.Request.URL.Path}
-	c.Header("Content-Type", "application/problem+json")
-	c.AbortWithStatusJSON(status, p)
-}
+func problem(c *gin.Context, status int, detail string) { route.Problem(c, status, detail) }

@@ -10,13 +10,6 @@ import (
 	"github.com/phiwatch/phiwatch/internal/store"
 )
 
-// Querier is what the API reads from the store.
-type Querier interface {
-	Select(ctx context.Context, dest any, sql string, params store.Params) error
-	Database() string
-	Ping(ctx context.Context) error
-}
-
 // AlertFilter narrows an alert listing.
 type AlertFilter struct {
 	From, To    time.Time
@@ -50,9 +43,9 @@ var severityRank = map[string]int{"low": 1, "medium": 2, "high": 3, "critical": 
 
 // listAlerts reads one page of a tenant's current alerts, most severe and
 // most recent first. The tenant is always a bound parameter.
-func listAlerts(ctx context.Context, q Querier, tenant string, f AlertFilter) ([]Alert, error) {
+func listAlerts(ctx context.Context, q *store.TenantStore, f AlertFilter) ([]Alert, error) {
 	where := []string{"tenant_id = {tenant:String}", "first_seen >= {from:DateTime64(3)}", "first_seen < {to:DateTime64(3)}"}
-	p := store.Params{"tenant": tenant, "from": chTime(f.From), "to": chTime(f.To),
+	p := store.Params{"from": chTime(f.From), "to": chTime(f.To),
 		"limit": strconv.Itoa(f.Limit), "offset": strconv.Itoa(f.Offset)}
 	if f.MinSeverity != "" {
 		var levels []string
@@ -106,9 +99,9 @@ type Event struct {
 	Attrs        map[string]string `json:"attrs"`
 }
 
-func listEvents(ctx context.Context, q Querier, tenant string, f EventFilter) ([]Event, error) {
+func listEvents(ctx context.Context, q *store.TenantStore, f EventFilter) ([]Event, error) {
 	where := []string{"tenant_id = {tenant:String}", "time >= {from:DateTime64(3)}", "time < {to:DateTime64(3)}"}
-	p := store.Params{"tenant": tenant, "from": chTime(f.From), "to": chTime(f.To),
+	p := store.Params{"from": chTime(f.From), "to": chTime(f.To),
 		"limit": strconv.Itoa(f.Limit), "offset": strconv.Itoa(f.Offset)}
 	if f.Actor != "" {
 		where = append(where, "actor_id = {actor:String}")

@@ -13,11 +13,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/phiwatch/phiwatch/analyze"
+	"github.com/phiwatch/phiwatch/api/route"
+	"github.com/phiwatch/phiwatch/internal/authz"
+	"github.com/phiwatch/phiwatch/internal/store"
 )
 
 // Config is what the API server needs.
 type Config struct {
-	Store    Querier
+	Store    store.Querier
 	Tokens   *Tokens
 	Log      *slog.Logger
 	Registry prometheus.Registerer
@@ -66,10 +69,23 @@ func New(cfg Config) (http.Handler, error) {
 	r.Use(gin.Recovery(), s.observe())
 	r.NoRoute(func(c *gin.Context) { problem(c, 404, "no such endpoint") })
 	v1 := r.Group("/api/v1", cfg.Tokens.requireToken())
-	v1.GET("/tenants/:tenant/alerts", tenantScope(), s.alerts)
-	v1.GET("/tenants/:tenant/events", tenantScope(), s.events)
-	v1.GET("/tenants/:tenant/cases", tenantScope(), s.cases)
+	tenant := v1.Group("/tenants/:tenant")
+	for _, rt := range s.routes() {
+		if rt.Perm == "" {
+			return nil, fmt.Errorf("api: route %s %s declares no permission", rt.Method, rt.Path)
+		}
+		tenant.Handle(rt.Method, rt.Path, tenantScope(cfg.Store, rt.Perm), rt.Handle)
+	}
 	return r, nil
+}
+
+// routes lists every tenant route: the server's own and each feature's.
+func (s *server) routes() []route.Route {
+	return []route.Route{
+		{Method: "GET", Path: "/alerts", Perm: authz.ReadAlerts, Handle: s.alerts},
+		{Method: "GET", Path: "/events", Perm: authz.ReadEvents, Handle: s.events},
+		{Method: "GET", Path: "/cases", Perm: authz.ReadAlerts, Handle: s.cases},
+	}
 }
 
 func (s *server) observe() gin.HandlerFunc {
@@ -187,7 +203,7 @@ func (s *server) alerts(c *gin.Context) {
 			return
 		}
 	}
-	items, err := listAlerts(c.Request.Context(), s.cfg.Store, tenant, f)
+	items, err := listAlerts(c.Request.Context(), route.Store(c), f)
 	if err != nil {
 		s.cfg.Log.Error("list alerts", "tenant", tenant, "err", err)
 		problem(c, 500, "alerts could not be read; the error is in the server log")
@@ -211,7 +227,7 @@ func (s *server) events(c *gin.Context) {
 		problem(c, 400, "actor and patient are at most 256 characters")
 		return
 	}
-	items, err := listEvents(c.Request.Context(), s.cfg.Store, tenant, f)
+	items, err := listEvents(c.Request.Context(), route.Store(c), f)
 	if err != nil {
 		s.cfg.Log.Error("list events", "tenant", tenant, "err", err)
 		problem(c, 500, "events could not be read; the error is in the server log")

@@ -62,7 +62,7 @@ func setup(t *testing.T) http.Handler {
 		t.Fatal(err)
 	}
 	insertTestCases(t, s, now)
-	tokens, err := NewTokens([]Token{{Name: "a", Token: tokenA, Tenants: []string{"clinic-a"}}, {Name: "msp", Token: tokenAll, Tenants: []string{"*"}}})
+	tokens, err := NewTokens([]Token{{Name: "a", Token: tokenA, Tenants: []string{"clinic-a"}, Role: "privacy_officer"}, {Name: "msp", Token: tokenAll, Tenants: []string{"*"}, Role: "msp_admin"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,11 +153,13 @@ func TestTokensFile(t *testing.T) {
 		toks []Token
 	}{
 		{"none", nil},
-		{"short", []Token{{Name: "x", Token: "short", Tenants: []string{"*"}}}},
+		{"short", []Token{{Name: "x", Token: "short", Tenants: []string{"*"}, Role: "msp_admin"}}},
 		{"no tenants", []Token{{Name: "x", Token: "long-enough-token-1"}}},
-		{"bad hash", []Token{{Name: "x", TokenSHA256: "abc", Tenants: []string{"*"}}}},
-		{"both", []Token{{Name: "x", Token: "long-enough-token-1", TokenSHA256: strings.Repeat("a", 64), Tenants: []string{"*"}}}},
-		{"bad tenant", []Token{{Name: "x", Token: "long-enough-token-1", Tenants: []string{"Clinic A"}}}},
+		{"bad hash", []Token{{Name: "x", TokenSHA256: "abc", Tenants: []string{"*"}, Role: "msp_admin"}}},
+		{"both", []Token{{Name: "x", Token: "long-enough-token-1", TokenSHA256: strings.Repeat("a", 64), Tenants: []string{"*"}, Role: "msp_admin"}}},
+		{"bad tenant", []Token{{Name: "x", Token: "long-enough-token-1", Tenants: []string{"Clinic A"}, Role: "reviewer"}}},
+		{"no role", []Token{{Name: "x", Token: "long-enough-token-1", Tenants: []string{"clinic-a"}}}},
+		{"all tenants, not msp", []Token{{Name: "x", Token: "long-enough-token-1", Tenants: []string{"*"}, Role: "reviewer"}}},
 	}
 	for _, c := range bad {
 		if _, err := NewTokens(c.toks); err == nil {
@@ -165,7 +167,7 @@ func TestTokensFile(t *testing.T) {
 		}
 	}
 	f := t.TempDir() + "/tokens.yaml"
-	os.WriteFile(f, []byte("tokens:\n  - name: msp\n    token_sha256: \"5a1b2f0c1b8fdbd0e7d0b9a7dd9ae7c3bb4b7e4d6e9a4b0b8f3f8d0d0e0c0b0a\"\n    tenants: [\"*\"]\n"), 0o600)
+	os.WriteFile(f, []byte("tokens:\n  - name: msp\n    token_sha256: \"5a1b2f0c1b8fdbd0e7d0b9a7dd9ae7c3bb4b7e4d6e9a4b0b8f3f8d0d0e0c0b0a\"\n    tenants: [\"*\"]\n    role: msp_admin\n"), 0o600)
 	if _, err := LoadTokens(f); err != nil {
 		t.Fatal(err)
 	}

@@ -244,7 +244,7 @@ func setupDemo(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
 		token := make([]byte, 16)
 		rand.Read(token)
 		tok := "demo-" + hex.EncodeToString(token)
-		tokens, err := api.NewTokens([]api.Token{{Name: "demo", Token: tok, Tenants: []string{demo.Tenant}}})
+		tokens, err := api.NewTokens([]api.Token{{Name: "demo", Token: tok, Tenants: []string{demo.Tenant}, Role: "privacy_officer"}})
 		if err != nil {
 			return err
 		}
