@@ -81,14 +81,7 @@ func runDetectors(ctx context.Context, s store.Store, af *analyzeFlags, w analyz
 		tenants[i] = analyze.Tenant{ID: id, Location: loc, Hours: hours}
 	}
 	r := &analyze.Runner{Store: s, Log: log, Retention: keep,
-		Detectors: []analyze.Detector{
-			analyze.AfterHours{}, analyze.Terminated{},
-			analyze.NoClinicalRelationship{}, analyze.BreakGlassUnexplained{},
-			analyze.SelfLookup{}, analyze.FamilyMemberLookup{}, analyze.CoworkerLookup{},
-			analyze.RestrictedPatientAccess{}, analyze.DeceasedPatientAccess{},
-			analyze.ImpossibleTravel{}, analyze.NewCountry{}, analyze.BruteForce{}, analyze.ConcurrentSessions{},
-			analyze.ExternalForwarding{}, analyze.PersonalWebmail{}, analyze.MassMailboxAccess{}, analyze.DormantReuse{},
-		}}
+		Detectors: analyze.BatchDetectors()}
 	start := time.Now()
 	res, err := r.Run(ctx, tenants, w)
 	if err != nil {
