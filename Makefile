@@ -7,7 +7,7 @@ BIN      ?= bin/phiwatch
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X github.com/phiwatch/phiwatch/internal/cli.Version=$(VERSION)
 
-.PHONY: build test demo bench libchdb kafka-start kafka-stop fuzz vet fmt clean
+.PHONY: build test demo bench libchdb kafka-start kafka-stop fuzz vet fmt clean helm-check
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) .
@@ -31,6 +31,10 @@ bench: libchdb build
 ## fuzz: run every parser's fuzz target briefly (FUZZTIME, default 10s each)
 fuzz:
 	bash deploy/dev/fuzz.sh
+
+## helm-check: lint and render the Helm chart (deploy/kubernetes/check.sh; part of make test)
+helm-check:
+	bash deploy/kubernetes/check.sh
 
 kafka-start:
 	bash deploy/kafka/kafka.sh start

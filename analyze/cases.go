@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -45,7 +46,8 @@ func unsuppressed(db string) string {
 
 // BuildCases groups a tenant's unsuppressed alerts in w, and those of its
 // open cases, into cases per actor, and stores a new version of every case
-// that changed. It returns how many case versions it wrote.
+// that changed. Alerts of a case a reviewer closed stay with it. It returns
+// how many case versions it wrote.
 func BuildCases(ctx context.Context, s store.Store, tenant string, w Window, now time.Time, keep time.Duration) (int, error) {
 	db := s.Database()
 	p := store.Params{"tenant": tenant, "from": chTime(w.From), "to": chTime(w.To)}
@@ -62,6 +64,7 @@ WHERE tenant_id = {tenant:String}
        OR alert_id IN (SELECT arrayJoin(alert_ids) FROM `+db+`.cases_current WHERE tenant_id = {tenant:String} AND status = 'open'))
   AND actor_id != ''
   AND `+unsuppressed(db)+`
+  AND alert_id NOT IN (SELECT arrayJoin(alert_ids) FROM `+db+`.cases_current WHERE tenant_id = {tenant:String} AND status = 'closed')
 ORDER BY actor_id, first_seen, alert_id`, p)
 	if err != nil {
 		return 0, fmt.Errorf("read alerts of tenant %s for cases: %w", tenant, err)
@@ -269,3 +272,156 @@ func CaseRisk(alerts []caseAlert) float32 {
 }
 
 func severityIndex(s string) int { return slices.Index(Severities, s) }
+
+// Case workflow (docs/cases.md): a reviewer assigns a case, comments on it
+// and closes it with a resolution and a reason. Every step is a new row in
+// case_actions; closing also writes a new version of the case with status
+// closed, which the detectors no longer feed.
+
+// CaseStatusClosed is the status of a case a reviewer closed.
+const CaseStatusClosed = "closed"
+
+// Case actions.
+const (
+	CaseAssign  = "assign"
+	CaseComment = "comment"
+	CaseClose   = "close"
+)
+
+// CaseResolutions are the ways a case can be closed.
+var CaseResolutions = []string{"no_violation", "violation", "false_positive", "duplicate"}
+
+// CaseAction is one row of case_actions.
+type CaseAction struct {
+	CaseID      string    `json:"case_id"`
+	Action      string    `json:"action"`
+	Actor       string    `json:"actor"`
+	At          time.Time `json:"at"`
+	Assignee    string    `json:"assignee"`
+	Resolution  string    `json:"resolution"`
+	Note        string    `json:"note"`
+	RetainUntil string    `json:"retain_until,omitempty"` // YYYY-MM-DD when written
+}
+
+// CaseStore is what the workflow needs: a tenant-scoped store (every SQL
+// filters by {tenant:String}; Insert forces the tenant), as the API's
+// store.TenantStore is.
+type CaseStore interface {
+	Select(ctx context.Context, dest any, sql string, params store.Params) error
+	Insert(ctx context.Context, table string, rows any) error
+	Database() string
+}
+
+// ErrNoCase is returned for a case id the tenant does not have.
+var ErrNoCase = errors.New("no such case")
+
+// CaseError is a request the workflow refuses, worded for the reviewer.
+type CaseError struct{ Msg string }
+
+func (e *CaseError) Error() string { return e.Msg }
+
+// GetCase reads the current version of a case.
+func GetCase(ctx context.Context, q CaseStore, caseID string) (store.CaseRow, error) {
+	var rows []store.CaseRow
+	err := q.Select(ctx, &rows, "SELECT * REPLACE (toDateTime(retain_until) AS retain_until) FROM "+q.Database()+
+		".cases_current WHERE tenant_id = {tenant:String} AND case_id = {case:String}", store.Params{"case": caseID})
+	if err != nil {
+		return store.CaseRow{}, fmt.Errorf("read case %s: %w", caseID, err)
+	}
+	if len(rows) == 0 {
+		return store.CaseRow{}, ErrNoCase
+	}
+	return rows[0], nil
+}
+
+// CaseActions reads what reviewers did with a case, oldest first.
+func CaseActions(ctx context.Context, q CaseStore, caseID string) ([]CaseAction, error) {
+	var out []CaseAction
+	err := q.Select(ctx, &out, "SELECT case_id, action, actor, at, assignee, toString(resolution) AS resolution, note FROM "+q.Database()+
+		".case_actions WHERE tenant_id = {tenant:String} AND case_id = {case:String} ORDER BY at, action", store.Params{"case": caseID})
+	if err != nil {
+		return nil, fmt.Errorf("read the history of case %s: %w", caseID, err)
+	}
+	return out, nil
+}
+
+// Assignee is the current assignee in a case's history ("" = nobody).
+func Assignee(actions []CaseAction) string {
+	who := ""
+	for _, a := range actions {
+		if a.Action == CaseAssign {
+			who = a.Assignee
+		}
+	}
+	return who
+}
+
+// CaseRequest is one reviewer step on a case.
+type CaseRequest struct {
+	CaseID     string
+	Action     string // CaseAssign, CaseComment or CaseClose
+	By         string // the reviewer (principal) doing it
+	Assignee   string // for assign
+	Resolution string // for close: one of CaseResolutions
+	Note       string // the comment, or the reason for closing (required for both)
+}
+
+// ApplyCaseAction checks a request against the case's current state and
+// records it; closing also stores the closed version of the case. It
+// returns the case as it now is.
+func ApplyCaseAction(ctx context.Context, q CaseStore, r CaseRequest, now time.Time) (store.CaseRow, error) {
+	c, err := GetCase(ctx, q, r.CaseID)
+	if err != nil {
+		return c, err
+	}
+	r.Note, r.Assignee = strings.TrimSpace(r.Note), strings.TrimSpace(r.Assignee)
+	switch {
+	case r.By == "":
+		return c, &CaseError{"the reviewer is unknown"}
+	case c.Status == CaseStatusClosed:
+		return c, &CaseError{"the case is closed"}
+	case r.Action == CaseAssign && r.Assignee == "":
+		return c, &CaseError{"name the reviewer to assign the case to (assignee)"}
+	case r.Action == CaseComment && r.Note == "":
+		return c, &CaseError{"a comment needs text (note)"}
+	case r.Action == CaseClose && !slices.Contains(CaseResolutions, r.Resolution):
+		return c, &CaseError{"a case is closed with a resolution: one of " + strings.Join(CaseResolutions, ", ")}
+	case r.Action == CaseClose && r.Note == "":
+		return c, &CaseError{"a case is closed with a reason (note): it is the record of the decision"}
+	case r.Action != CaseAssign && r.Action != CaseComment && r.Action != CaseClose:
+		return c, &CaseError{"unknown case action " + r.Action}
+	}
+	at := now.UTC().Truncate(time.Millisecond)
+	// The history is ordered by time: a step recorded after another gets a
+	// later time even when the clock says otherwise.
+	prev, err := CaseActions(ctx, q, c.CaseID)
+	if err != nil {
+		return c, err
+	}
+	if n := len(prev); n > 0 && !at.After(prev[n-1].At) {
+		at = prev[n-1].At.Add(time.Millisecond)
+	}
+	a := CaseAction{CaseID: c.CaseID, Action: r.Action, Actor: r.By, At: at, Note: r.Note,
+		RetainUntil: c.RetainUntil.Format(time.DateOnly)}
+	switch r.Action {
+	case CaseAssign:
+		a.Assignee = r.Assignee
+	case CaseClose:
+		a.Resolution = r.Resolution
+	}
+	if err := q.Insert(ctx, "case_actions", []CaseAction{a}); err != nil {
+		return c, fmt.Errorf("record the %s of case %s: %w", r.Action, c.CaseID, err)
+	}
+	if r.Action != CaseClose {
+		return c, nil
+	}
+	c.Status, c.UpdatedAt, c.UpdatedBy = CaseStatusClosed, at, r.By
+	type version struct {
+		store.CaseRow
+		RetainUntil string `json:"retain_until"` // a Date column takes YYYY-MM-DD
+	}
+	if err := q.Insert(ctx, "cases", []version{{c, c.RetainUntil.Format(time.DateOnly)}}); err != nil {
+		return c, fmt.Errorf("store the closed version of case %s: %w", c.CaseID, err)
+	}
+	return c, nil
+}

@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,5 +140,79 @@ func TestSuppressionsAndCasesInStore(t *testing.T) {
 	}
 	if n, err := BuildCases(ctx, s, tenant, w, now.Add(2*time.Minute), 0); err != nil || n != 1 {
 		t.Fatalf("after revocation %d case versions (%v), want 1 for the doctor", n, err)
+	}
+}
+
+func TestCaseWorkflow(t *testing.T) {
+	s := testStore(t)
+	ctx := context.Background()
+	tenant := "case-flow"
+	w := octoberUTC()
+	at := time.Date(2026, 10, 20, 22, 0, 0, 0, time.UTC)
+	alert := func(id, actor string, first time.Time) store.AlertRow {
+		return store.AlertRow{TenantID: tenant, AlertID: id, Rule: "after_hours_access", Severity: SeverityMedium, Score: 55,
+			ActorID: actor, PatientIDs: []string{"P1"}, FirstSeen: first, LastSeen: first, Reason: "test",
+			DetectedAt: first, RetainUntil: first.AddDate(7, 0, 0)}
+	}
+	if err := s.InsertAlerts(ctx, []store.AlertRow{alert("al-1", "dana", at), alert("al-2", "dana", at.Add(24*time.Hour))}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := BuildCases(ctx, s, tenant, w, at.Add(48*time.Hour), 0); err != nil || n != 1 {
+		t.Fatalf("build: %d, %v", n, err)
+	}
+	var ids []struct {
+		CaseID string `json:"case_id"`
+	}
+	if err := s.Select(ctx, &ids, "SELECT case_id FROM "+s.Database()+".cases_current WHERE tenant_id = {t:String}", store.Params{"t": tenant}); err != nil || len(ids) != 1 {
+		t.Fatalf("cases %v, %v", ids, err)
+	}
+	id := ids[0].CaseID
+	ts, err := store.ForTenant(s, tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := at.Add(72 * time.Hour)
+	steps := []struct {
+		name string
+		req  CaseRequest
+		want string // error text; "" = accepted
+	}{
+		{"unknown case", CaseRequest{CaseID: "nope", Action: CaseAssign, By: "po", Assignee: "rev1"}, "no such case"},
+		{"assign without assignee", CaseRequest{CaseID: id, Action: CaseAssign, By: "po"}, "name the reviewer"},
+		{"assign", CaseRequest{CaseID: id, Action: CaseAssign, By: "po", Assignee: "rev1"}, ""},
+		{"empty comment", CaseRequest{CaseID: id, Action: CaseComment, By: "rev1", Note: "  "}, "a comment needs text"},
+		{"comment", CaseRequest{CaseID: id, Action: CaseComment, By: "rev1", Note: "asked her manager"}, ""},
+		{"reassign", CaseRequest{CaseID: id, Action: CaseAssign, By: "po", Assignee: "rev2"}, ""},
+		{"close without resolution", CaseRequest{CaseID: id, Action: CaseClose, By: "rev2", Note: "ok"}, "with a resolution"},
+		{"close without reason", CaseRequest{CaseID: id, Action: CaseClose, By: "rev2", Resolution: "no_violation"}, "with a reason"},
+		{"close", CaseRequest{CaseID: id, Action: CaseClose, By: "rev2", Resolution: "no_violation", Note: "covering the night shift"}, ""},
+		{"comment on a closed case", CaseRequest{CaseID: id, Action: CaseComment, By: "rev1", Note: "late"}, "the case is closed"},
+	}
+	for i, st := range steps {
+		_, err := ApplyCaseAction(ctx, ts, st.req, now.Add(time.Duration(i)*time.Minute))
+		if (err == nil) != (st.want == "") || (err != nil && !strings.Contains(err.Error(), st.want)) {
+			t.Fatalf("%s: error %v, want %q", st.name, err, st.want)
+		}
+	}
+	c, err := GetCase(ctx, ts, id)
+	if err != nil || c.Status != CaseStatusClosed || c.UpdatedBy != "rev2" || c.AlertCount != 2 {
+		t.Fatalf("closed case %+v, %v", c, err)
+	}
+	acts, err := CaseActions(ctx, ts, id)
+	if err != nil || len(acts) != 4 || Assignee(acts) != "rev2" || acts[3].Resolution != "no_violation" || acts[3].Note != "covering the night shift" {
+		t.Fatalf("history %+v, %v", acts, err)
+	}
+	// The detectors leave the closed case alone; a new alert opens a new one.
+	if n, err := BuildCases(ctx, s, tenant, w, now.Add(time.Hour), 0); err != nil || n != 0 {
+		t.Fatalf("rebuild after close: %d versions, %v", n, err)
+	}
+	if err := s.InsertAlerts(ctx, []store.AlertRow{alert("al-3", "dana", at.Add(5*24*time.Hour))}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := BuildCases(ctx, s, tenant, w, now.Add(2*time.Hour), 0); err != nil || n != 1 {
+		t.Fatalf("new alert: %d versions, %v", n, err)
+	}
+	if c, _ := GetCase(ctx, ts, id); c.Status != CaseStatusClosed {
+		t.Fatalf("the closed case was reopened: %+v", c)
 	}
 }

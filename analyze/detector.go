@@ -98,11 +98,9 @@ func (r *Runner) Run(ctx context.Context, tenants []Tenant, w Window) (RunResult
 			if err != nil {
 				return res, fmt.Errorf("detector %s for tenant %s: %w", d.Rule(), t.ID, err)
 			}
-			at := now().UTC().Truncate(time.Millisecond)
+			stampAlerts(alerts, now(), keep)
 			for i := range alerts {
 				a := &alerts[i]
-				a.DetectorVersion, a.DetectedAt = Version, at
-				a.RetainUntil = a.FirstSeen.Add(keep)
 				res.ByRule[a.Rule]++
 				res.BySeverity[a.Severity]++
 				res.ByRuleSeverity[[2]string{a.Rule, a.Severity}]++
@@ -115,6 +113,18 @@ func (r *Runner) Run(ctx context.Context, tenants []Tenant, w Window) (RunResult
 		}
 	}
 	return res, nil
+}
+
+// stampAlerts sets what every stored alert version carries besides the
+// rule's findings: the logic's version, when it was written, how long it is
+// kept. keep must be positive.
+func stampAlerts(alerts []store.AlertRow, now time.Time, keep time.Duration) {
+	at := now.UTC().Truncate(time.Millisecond)
+	for i := range alerts {
+		a := &alerts[i]
+		a.DetectorVersion, a.DetectedAt = Version, at
+		a.RetainUntil = a.FirstSeen.Add(keep)
+	}
 }
 
 // TenantsWithEvents lists the tenants that have events in the window.

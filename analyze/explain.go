@@ -26,6 +26,9 @@ type Explainer struct {
 	HIMRoles       []string // health information management / release of information: their job is any chart (default him, health_information_management, release_of_information, roi, medical_records)
 }
 
+// explainer lets the stream find the Explainer a rule embeds.
+func (e Explainer) explainer() Explainer { return e }
+
 func (e Explainer) withDefaults() Explainer {
 	if e.Days <= 0 {
 		e.Days = 14
@@ -144,8 +147,18 @@ type workforceMember struct {
 // explainData is everything Explain loads, kept for the relationship rules.
 type explainData struct {
 	ExplainResult
-	idx       *identity.Index
-	workforce map[string]workforceMember // by lower-case user id
+	*reference
+}
+
+// reference is a tenant's reference data as the access rules read it: the
+// batch detectors load it for their window, the stream keeps it cached
+// (stream.go). Both classify accesses against it with the same code.
+type reference struct {
+	appointments, encounters uint64
+	idx                      *identity.Index
+	workforce                map[string]workforceMember // by lower-case user id
+	visits                   map[string][]*visit        // by patient; visits starting in [from, to)
+	from, to                 time.Time
 }
 
 // Explain classifies every EHR patient access of the tenant in the window.
@@ -157,15 +170,43 @@ func (e Explainer) Explain(ctx context.Context, q Querier, t Tenant, w Window) (
 	return d.ExplainResult, nil
 }
 
-func (e Explainer) load(ctx context.Context, q Querier, t Tenant, w Window) (*explainData, error) {
+// visitSpan is the range of visit times that can explain accesses in
+// [from, to): Days either side, BillingDays before.
+func (e Explainer) visitSpan(from, to time.Time) (time.Time, time.Time) {
 	e = e.withDefaults()
+	return from.AddDate(0, 0, -max(e.Days, e.BillingDays)), to.AddDate(0, 0, e.Days)
+}
+
+func (e Explainer) load(ctx context.Context, q Querier, t Tenant, w Window) (*explainData, error) {
+	from, to := e.visitSpan(w.From, w.To)
+	ref, err := e.loadReference(ctx, q, t.ID, from, to)
+	if err != nil {
+		return nil, err
+	}
+	var rows []accessRow
+	err = q.Select(ctx, &rows, `
+SELECT event_id, time, patient_id, actor_id, actor_name, toString(actor_role) AS actor_role,
+       toString(actor_department) AS actor_department, break_glass, toString(purpose_of_use) AS purpose_of_use
+FROM `+q.Database()+`.events
+WHERE tenant_id = {tenant:String} AND source_kind = 'ehr' AND patient_id != ''
+  AND time >= {from:DateTime64(3)} AND time < {to:DateTime64(3)}
+ORDER BY time, event_id`, store.Params{"tenant": t.ID, "from": chTime(w.From), "to": chTime(w.To)})
+	if err != nil {
+		return nil, fmt.Errorf("read patient accesses: %w", err)
+	}
+	return e.explain(ref, t, rows), nil
+}
+
+// loadReference reads what classifying accesses needs: the schedule counts,
+// the roster, the identity index and the visits starting in [from, to).
+func (e Explainer) loadReference(ctx context.Context, q Querier, tenant string, from, to time.Time) (*reference, error) {
 	db := q.Database()
-	d := &explainData{ExplainResult: ExplainResult{Tenant: t.ID}, workforce: map[string]workforceMember{}}
+	ref := &reference{workforce: map[string]workforceMember{}, from: from, to: to}
 	var counts []struct {
 		Appointments uint64 `json:"appointments"`
 		Encounters   uint64 `json:"encounters"`
 	}
-	p := store.Params{"tenant": t.ID}
+	p := store.Params{"tenant": tenant}
 	err := q.Select(ctx, &counts, `
 SELECT (SELECT count() FROM `+db+`.appointments_current WHERE tenant_id = {tenant:String}) AS appointments,
        (SELECT count() FROM `+db+`.encounters_current WHERE tenant_id = {tenant:String}) AS encounters`, p)
@@ -173,20 +214,7 @@ SELECT (SELECT count() FROM `+db+`.appointments_current WHERE tenant_id = {tenan
 		return nil, fmt.Errorf("count schedule data: %w", err)
 	}
 	if len(counts) == 1 {
-		d.Appointments, d.Encounters = counts[0].Appointments, counts[0].Encounters
-	}
-	d.HasSchedule = d.Appointments+d.Encounters > 0
-
-	var rows []accessRow
-	err = q.Select(ctx, &rows, `
-SELECT event_id, time, patient_id, actor_id, actor_name, toString(actor_role) AS actor_role,
-       toString(actor_department) AS actor_department, break_glass, toString(purpose_of_use) AS purpose_of_use
-FROM `+db+`.events
-WHERE tenant_id = {tenant:String} AND source_kind = 'ehr' AND patient_id != ''
-  AND time >= {from:DateTime64(3)} AND time < {to:DateTime64(3)}
-ORDER BY time, event_id`, store.Params{"tenant": t.ID, "from": chTime(w.From), "to": chTime(w.To)})
-	if err != nil {
-		return nil, fmt.Errorf("read patient accesses: %w", err)
+		ref.appointments, ref.encounters = counts[0].Appointments, counts[0].Encounters
 	}
 	var wf []workforceMember
 	err = q.Select(ctx, &wf, `
@@ -197,25 +225,34 @@ FROM `+db+`.workforce_current WHERE tenant_id = {tenant:String}`, p)
 		return nil, fmt.Errorf("read the roster: %w", err)
 	}
 	for _, m := range wf {
-		d.workforce[strings.ToLower(m.UserID)] = m
+		ref.workforce[strings.ToLower(m.UserID)] = m
 	}
 	// The Go identity API reads the same reference data identity_links_current
 	// is built from, and resolves Practitioner/<id> references too, so it
 	// holds even before the tenant's links were first rebuilt.
-	if d.idx, err = identity.NewResolver(q).Load(ctx, t.ID); err != nil {
+	if ref.idx, err = identity.NewResolver(q).Load(ctx, tenant); err != nil {
 		return nil, fmt.Errorf("load identities: %w", err)
 	}
-	var visits map[string][]*visit
-	if d.HasSchedule {
-		back := max(e.Days, e.BillingDays)
-		if visits, err = e.loadVisits(ctx, q, d, t, w.From.AddDate(0, 0, -back), w.To.AddDate(0, 0, e.Days)); err != nil {
+	if ref.hasSchedule() {
+		if ref.visits, err = e.loadVisits(ctx, q, ref, tenant, from, to); err != nil {
 			return nil, err
 		}
 	}
+	return ref, nil
+}
+
+func (ref *reference) hasSchedule() bool { return ref.appointments+ref.encounters > 0 }
+
+// explain classifies rows (in time order) against ref: the decision both
+// the batch run and the stream make.
+func (e Explainer) explain(ref *reference, t Tenant, rows []accessRow) *explainData {
+	e = e.withDefaults()
+	d := &explainData{ExplainResult: ExplainResult{Tenant: t.ID, Appointments: ref.appointments, Encounters: ref.encounters,
+		HasSchedule: ref.hasSchedule()}, reference: ref}
 	d.Accesses = make([]Access, 0, len(rows))
 	for _, r := range rows {
 		a := d.access(r)
-		e.classify(&a, visits[a.PatientID], d.HasSchedule, t.Location)
+		e.classify(&a, ref.visits[a.PatientID], d.HasSchedule, t.Location)
 		if a.Explained {
 			d.Explained++
 		}
@@ -224,7 +261,7 @@ FROM `+db+`.workforce_current WHERE tenant_id = {tenant:String}`, p)
 	if d.HasSchedule && len(d.Accesses) > 0 {
 		d.Share = float64(d.Explained) / float64(len(d.Accesses))
 	}
-	return d, nil
+	return d
 }
 
 // access resolves the actor of one event to a workforce member, falling
@@ -250,9 +287,9 @@ func (d *explainData) access(r accessRow) Access {
 	return a
 }
 
-func (e Explainer) loadVisits(ctx context.Context, q Querier, d *explainData, t Tenant, from, to time.Time) (map[string][]*visit, error) {
+func (e Explainer) loadVisits(ctx context.Context, q Querier, d *reference, tenant string, from, to time.Time) (map[string][]*visit, error) {
 	db := q.Database()
-	p := store.Params{"tenant": t.ID, "from": chTime(from), "to": chTime(to)}
+	p := store.Params{"tenant": tenant, "from": chTime(from), "to": chTime(to)}
 	var appts, encs []visitRow
 	err := q.Select(ctx, &appts, `
 SELECT appointment_id AS id, toString(status) AS status, assumeNotNull(start_time) AS at, patient_ids AS patients,
@@ -447,24 +484,37 @@ func (NoClinicalRelationship) Rule() string { return "no_clinical_relationship" 
 
 // Detect implements Detector.
 func (d NoClinicalRelationship) Detect(ctx context.Context, q Querier, t Tenant, w Window) ([]store.AlertRow, error) {
-	roles := d.ClinicalRoles
-	if roles == nil {
-		roles = []string{"physician", "nurse", "medical_assistant", "nurse_practitioner", "physician_assistant", "provider", "clinician"}
-	}
 	x, err := d.Explainer.load(ctx, q, t, w)
 	if err != nil {
 		return nil, err
 	}
-	if !x.HasSchedule {
-		return nil, nil
-	}
-	groups := groupAccesses(t, x.Accesses, func(a Access) bool { return !a.Explained && hasRole(roles, a.Role) })
+	groups := d.groups(t, x)
 	if len(groups) == 0 {
 		return nil, nil
 	}
 	pats, err := loadPatients(ctx, q, t, groupPatients(groups))
 	if err != nil {
 		return nil, err
+	}
+	return d.judge(t, &relData{explainData: x, patients: pats})
+}
+
+// groups are the person-patient-days the rule alerts on.
+func (d NoClinicalRelationship) groups(t Tenant, x *explainData) []*accessGroup {
+	if !x.HasSchedule {
+		return nil
+	}
+	roles := d.ClinicalRoles
+	if roles == nil {
+		roles = []string{"physician", "nurse", "medical_assistant", "nurse_practitioner", "physician_assistant", "provider", "clinician"}
+	}
+	return groupAccesses(t, x.Accesses, func(a Access) bool { return !a.Explained && hasRole(roles, a.Role) })
+}
+
+func (d NoClinicalRelationship) judge(t Tenant, r *relData) ([]store.AlertRow, error) {
+	groups := d.groups(t, r.explainData)
+	if len(groups) == 0 {
+		return nil, nil
 	}
 	perDay := map[string]int{} // person+day → unexplained patients
 	for _, g := range groups {
@@ -483,7 +533,7 @@ func (d NoClinicalRelationship) Detect(ctx context.Context, q Querier, t Tenant,
 		}
 		a := g.accesses[0]
 		reason := fmt.Sprintf("%s opened the chart of patient %s with no appointment or encounter with them or their department within %d days",
-			displayName(a.Who(), a.Name, a.Role), pats.label(g.patient), days)
+			displayName(a.Who(), a.Name, a.Role), r.patients.label(g.patient), days)
 		if n > 1 {
 			reason += fmt.Sprintf("; that day they opened %s with no such relationship", plural(n, "chart", "charts"))
 		}
@@ -505,56 +555,11 @@ func (BreakGlassUnexplained) Rule() string { return "break_glass_unexplained" }
 
 // Detect implements Detector.
 func (d BreakGlassUnexplained) Detect(ctx context.Context, q Querier, t Tenant, w Window) ([]store.AlertRow, error) {
-	hours := d.Hours
-	if hours <= 0 {
-		hours = 24
-	}
 	x, err := Explainer{}.load(ctx, q, t, w)
 	if err != nil {
 		return nil, err
 	}
-	if x.Encounters == 0 {
-		return nil, nil
-	}
-	isBTG := func(a Access) bool {
-		pou := strings.ToUpper(a.PurposeOfUse)
-		return a.BreakGlass || pou == "ETREAT" || pou == "BTG"
-	}
-	var candidates []Access
-	for _, a := range x.Accesses {
-		if isBTG(a) {
-			candidates = append(candidates, a)
-		}
-	}
-	if len(candidates) == 0 {
-		return nil, nil
-	}
-	var encs []struct {
-		PatientID string    `json:"patient_id"`
-		At        time.Time `json:"at"`
-	}
-	span := time.Duration(hours) * time.Hour
-	err = q.Select(ctx, &encs, `
-SELECT patient_id, assumeNotNull(coalesce(period_start, period_end)) AS at
-FROM `+q.Database()+`.encounters_current
-WHERE tenant_id = {tenant:String} AND status != 'entered-in-error' AND coalesce(period_start, period_end) IS NOT NULL
-  AND coalesce(period_start, period_end) >= {from:DateTime64(3)} AND coalesce(period_start, period_end) < {to:DateTime64(3)}`,
-		store.Params{"tenant": t.ID, "from": chTime(w.From.Add(-span)), "to": chTime(w.To.Add(span))})
-	if err != nil {
-		return nil, fmt.Errorf("read encounters: %w", err)
-	}
-	byPatient := map[string][]time.Time{}
-	for _, e := range encs {
-		byPatient[e.PatientID] = append(byPatient[e.PatientID], e.At)
-	}
-	groups := groupAccesses(t, candidates, func(a Access) bool {
-		for _, at := range byPatient[a.PatientID] {
-			if diff := a.Time.Sub(at); diff <= span && diff >= -span {
-				return false
-			}
-		}
-		return true
-	})
+	groups := d.groups(t, x)
 	if len(groups) == 0 {
 		return nil, nil
 	}
@@ -562,6 +567,42 @@ WHERE tenant_id = {tenant:String} AND status != 'entered-in-error' AND coalesce(
 	if err != nil {
 		return nil, err
 	}
+	return d.judge(t, &relData{explainData: x, patients: pats})
+}
+
+func (d BreakGlassUnexplained) hours() int {
+	if d.Hours <= 0 {
+		return 24
+	}
+	return d.Hours
+}
+
+// groups are the person-patient-days of break-glass accesses with no
+// encounter of the patient within ±Hours. The encounters are the visits the
+// explainer loaded (entered-in-error left out), which span at least ±14 days
+// around the accesses.
+func (d BreakGlassUnexplained) groups(t Tenant, x *explainData) []*accessGroup {
+	if x.Encounters == 0 {
+		return nil
+	}
+	span := time.Duration(d.hours()) * time.Hour
+	return groupAccesses(t, x.Accesses, func(a Access) bool {
+		pou := strings.ToUpper(a.PurposeOfUse)
+		if !a.BreakGlass && pou != "ETREAT" && pou != "BTG" {
+			return false
+		}
+		for _, v := range x.visits[a.PatientID] {
+			if diff := a.Time.Sub(v.at); v.kind == "encounter" && diff <= span && diff >= -span {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func (d BreakGlassUnexplained) judge(t Tenant, r *relData) ([]store.AlertRow, error) {
+	groups := d.groups(t, r.explainData)
+	hours := d.hours()
 	alerts := make([]store.AlertRow, 0, len(groups))
 	for _, g := range groups {
 		a := g.accesses[0]
@@ -570,7 +611,7 @@ WHERE tenant_id = {tenant:String} AND status != 'entered-in-error' AND coalesce(
 			how = "emergency (purpose of use " + strings.ToUpper(a.PurposeOfUse) + ")"
 		}
 		reason := fmt.Sprintf("%s used %s access to open the chart of patient %s at %s, but the patient has no encounter within %d hours of it.",
-			displayName(a.Who(), a.Name, a.Role), how, pats.label(g.patient), a.Time.In(t.Location).Format("15:04 on Mon 2 Jan 2006"), hours)
+			displayName(a.Who(), a.Name, a.Role), how, r.patients.label(g.patient), a.Time.In(t.Location).Format("15:04 on Mon 2 Jan 2006"), hours)
 		expl := []string{fmt.Sprintf("encounters ±%d hours: none", hours), fmt.Sprintf("break-glass accesses that day: %d", len(g.accesses))}
 		alerts = append(alerts, accessAlert(t, d.Rule(), SeverityHigh, 75, g, reason, expl))
 	}

@@ -289,6 +289,10 @@ func (d SelfLookup) Detect(ctx context.Context, q Querier, t Tenant, w Window) (
 	if err != nil {
 		return nil, err
 	}
+	return d.judge(t, r)
+}
+
+func (d SelfLookup) judge(t Tenant, r *relData) ([]store.AlertRow, error) {
 	return relAlerts(t, d.Rule(), r, func(a Access) bool { return true },
 		func(g *accessGroup, a Access) (string, float32, string, []string, bool) {
 			m, ok := r.member(a)
@@ -323,6 +327,10 @@ func (d FamilyMemberLookup) Detect(ctx context.Context, q Querier, t Tenant, w W
 	if err != nil {
 		return nil, err
 	}
+	return d.judge(t, r)
+}
+
+func (d FamilyMemberLookup) judge(t Tenant, r *relData) ([]store.AlertRow, error) {
 	return relAlerts(t, d.Rule(), r, func(a Access) bool { return true },
 		func(g *accessGroup, a Access) (string, float32, string, []string, bool) {
 			m, ok := r.member(a)
@@ -363,6 +371,10 @@ func (d CoworkerLookup) Detect(ctx context.Context, q Querier, t Tenant, w Windo
 	if err != nil {
 		return nil, err
 	}
+	return d.judge(t, r)
+}
+
+func (d CoworkerLookup) judge(t Tenant, r *relData) ([]store.AlertRow, error) {
 	if len(r.workforce) == 0 {
 		return nil, nil
 	}
@@ -416,6 +428,10 @@ func (d RestrictedPatientAccess) Detect(ctx context.Context, q Querier, t Tenant
 	if err != nil {
 		return nil, err
 	}
+	return d.judge(t, r)
+}
+
+func (d RestrictedPatientAccess) judge(t Tenant, r *relData) ([]store.AlertRow, error) {
 	return relAlerts(t, d.Rule(), r, func(a Access) bool { return !a.Explained },
 		func(g *accessGroup, a Access) (string, float32, string, []string, bool) {
 			p, ok := r.patients[g.patient]
@@ -470,11 +486,15 @@ func (DeceasedPatientAccess) Rule() string { return "deceased_patient_access" }
 
 // Detect implements Detector.
 func (d DeceasedPatientAccess) Detect(ctx context.Context, q Querier, t Tenant, w Window) ([]store.AlertRow, error) {
-	e := d.Explainer.withDefaults()
-	r, err := loadRelData(ctx, q, e, t, w)
+	r, err := loadRelData(ctx, q, d.Explainer.withDefaults(), t, w)
 	if err != nil {
 		return nil, err
 	}
+	return d.judge(t, r)
+}
+
+func (d DeceasedPatientAccess) judge(t Tenant, r *relData) ([]store.AlertRow, error) {
+	e := d.Explainer.withDefaults()
 	died := map[string]time.Time{}
 	for id, p := range r.patients {
 		if p.DeceasedAt == "" {

@@ -58,12 +58,12 @@ WHERE tenant_id = {tenant:String} AND time >= {from:DateTime64(3)} AND time < {t
 	if err != nil {
 		return nil, fmt.Errorf("list the window's actors: %w", err)
 	}
-	links := map[string]identity.Link{}
+	// Only the accounts of people with a termination date are read back;
+	// judgeActivity decides on their events.
 	var ids []string
 	for _, a := range actors {
 		l := idx.Resolve(a.ActorID)
 		if p, ok := idx.Person(l.UserID); ok && l.Linked() && p.TerminationDate != "" {
-			links[a.ActorID] = l
 			ids = append(ids, a.ActorID)
 		}
 	}
@@ -86,14 +86,22 @@ ORDER BY time, event_id`, store.Params{
 	if err != nil {
 		return nil, fmt.Errorf("match activity against terminations: %w", err)
 	}
+	return d.judgeActivity(t, idx, evs), nil
+}
+
+// judgeActivity is the rule's decision over events in time order, each with its
+// local day: activity of an account linked to someone after their
+// termination day, one alert per person and day. The batch run and the
+// stream both call it.
+func (d Terminated) judgeActivity(t Tenant, idx *identity.Index, evs []terminatedRow) []store.AlertRow {
 	var rows []terminatedRow
 	for _, e := range evs {
-		l := links[e.ActorID]
-		p, _ := idx.Person(l.UserID)
+		l := idx.Resolve(e.ActorID)
+		p, ok := idx.Person(l.UserID)
 		// Activity on the termination day itself is expected (the last
 		// shift); from the next local day on it is not. Dates compare as
 		// YYYY-MM-DD strings.
-		if e.Day <= p.TerminationDate {
+		if !ok || !l.Linked() || p.TerminationDate == "" || e.Day <= p.TerminationDate {
 			continue
 		}
 		e.UserID, e.Name, e.Role, e.Terminated, e.Method = p.UserID, p.Name, p.Role, p.TerminationDate, string(l.Method)
@@ -120,7 +128,7 @@ ORDER BY time, event_id`, store.Params{
 	for _, k := range keys {
 		alerts = append(alerts, d.alert(t, groups[k]))
 	}
-	return alerts, nil
+	return alerts
 }
 
 // chStrings renders a ClickHouse Array(String) parameter value.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -37,6 +38,68 @@ type Alert struct {
 	Explanations     []string  `json:"explanations"`
 	DetectorVersion  string    `json:"detector_version"`
 	DetectedAt       time.Time `json:"detected_at"`
+	// SuppressedBy are the suppressions (not revoked) that matched the
+	// alert: why it is quiet. Empty for an alert on the worklist.
+	SuppressedBy []SuppressedBy `json:"suppressed_by"`
+}
+
+// SuppressedBy is a suppression that matched an alert.
+type SuppressedBy struct {
+	SuppressionID string    `json:"suppression_id"`
+	Reason        string    `json:"reason"`
+	CreatedBy     string    `json:"created_by"`
+	ExpiresAt     time.Time `json:"expires_at"`
+}
+
+// alertColumns are the columns an Alert is read from.
+const alertColumns = `alert_id, rule, severity, score, actor_id, actor_name, actor_role, patient_ids, first_seen, last_seen,
+       reason, evidence_event_ids, evidence_count, explanations, detector_version, detected_at`
+
+// addSuppressions fills in SuppressedBy from the record of matches
+// (alert_suppressions) and the suppressions still in force.
+func addSuppressions(ctx context.Context, q *store.TenantStore, alerts []Alert) error {
+	if len(alerts) == 0 {
+		return nil
+	}
+	ids := make([]string, len(alerts))
+	for i, a := range alerts {
+		ids[i] = a.AlertID
+	}
+	var rows []struct {
+		AlertID string `json:"alert_id"`
+		SuppressedBy
+	}
+	err := q.Select(ctx, &rows, fmt.Sprintf(`
+SELECT m.alert_id AS alert_id, s.suppression_id AS suppression_id, s.reason AS reason, s.created_by AS created_by, s.expires_at AS expires_at
+FROM (SELECT DISTINCT alert_id, suppression_id FROM %[1]s.alert_suppressions
+      WHERE tenant_id = {tenant:String} AND alert_id IN {ids:Array(String)}) AS m
+INNER JOIN (SELECT suppression_id, reason, created_by, expires_at FROM %[1]s.suppressions_current
+            WHERE tenant_id = {tenant:String} AND NOT revoked) AS s ON m.suppression_id = s.suppression_id
+ORDER BY alert_id, suppression_id`, q.Database()), store.Params{"ids": chStrings(ids)})
+	if err != nil {
+		return fmt.Errorf("read the suppressions of the alerts: %w", err)
+	}
+	by := map[string][]SuppressedBy{}
+	for _, r := range rows {
+		by[r.AlertID] = append(by[r.AlertID], r.SuppressedBy)
+	}
+	for i := range alerts {
+		alerts[i].SuppressedBy = by[alerts[i].AlertID]
+		if alerts[i].SuppressedBy == nil {
+			alerts[i].SuppressedBy = []SuppressedBy{}
+		}
+	}
+	return nil
+}
+
+// chStrings renders a ClickHouse Array(String) parameter value.
+func chStrings(ss []string) string {
+	q := strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+	parts := make([]string, len(ss))
+	for i, s := range ss {
+		parts[i] = "'" + q.Replace(s) + "'"
+	}
+	return "[" + strings.Join(parts, ",") + "]"
 }
 
 var severityRank = map[string]int{"low": 1, "medium": 2, "high": 3, "critical": 4}
@@ -62,20 +125,26 @@ func listAlerts(ctx context.Context, q *store.TenantStore, f AlertFilter) ([]Ale
 	}
 	var out []Alert
 	err := q.Select(ctx, &out, fmt.Sprintf(`
-SELECT alert_id, rule, severity, score, actor_id, actor_name, actor_role, patient_ids, first_seen, last_seen,
-       reason, evidence_event_ids, evidence_count, explanations, detector_version, detected_at
+SELECT %s
 FROM %s.alerts_current
 WHERE %s
 ORDER BY multiIf(severity = 'critical', 4, severity = 'high', 3, severity = 'medium', 2, 1) DESC, first_seen DESC, alert_id
-LIMIT {limit:UInt32} OFFSET {offset:UInt32}`, q.Database(), strings.Join(where, " AND ")), p)
-	return out, err
+LIMIT {limit:UInt32} OFFSET {offset:UInt32}`, alertColumns, q.Database(), strings.Join(where, " AND ")), p)
+	if err != nil {
+		return nil, err
+	}
+	return out, addSuppressions(ctx, q, out)
 }
 
 // EventFilter narrows an event listing: by actor or by patient.
 type EventFilter struct {
 	From, To       time.Time
 	Actor, Patient string
-	Limit, Offset  int
+	// PatientRef selects a patient by the opaque reference of mask.go
+	// (keyed by MaskKey) instead of Patient.
+	PatientRef    string
+	MaskKey       []byte
+	Limit, Offset int
 }
 
 // Event is an access event as the API shows it (raw record left out).
@@ -110,6 +179,10 @@ func listEvents(ctx context.Context, q *store.TenantStore, f EventFilter) ([]Eve
 	if f.Patient != "" {
 		where = append(where, "patient_id = {patient:String}")
 		p["patient"] = f.Patient
+	}
+	if f.PatientRef != "" {
+		where = append(where, "patient_id != ''", refExpr("patient_id")+" = {patient_ref:String}")
+		p["patient_ref"], p["mask_key"] = f.PatientRef, hex.EncodeToString(f.MaskKey)
 	}
 	var out []Event
 	err := q.Select(ctx, &out, fmt.Sprintf(`

@@ -1,5 +1,7 @@
 // Package api serves phiwatch's HTTP API: alerts and events per tenant,
-// behind bearer tokens scoped to tenants. Errors are RFC 9457 problem+json.
+// for callers authenticated by API token, OIDC bearer token or login
+// session (auth_chain.go) and scoped to their tenants. Errors are RFC 9457
+// problem+json.
 package api
 
 import (
@@ -13,8 +15,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/phiwatch/phiwatch/analyze"
+	recertapi "github.com/phiwatch/phiwatch/api/recert"
+	recordsapi "github.com/phiwatch/phiwatch/api/records"
+	reviewapi "github.com/phiwatch/phiwatch/api/review"
 	"github.com/phiwatch/phiwatch/api/route"
+	"github.com/phiwatch/phiwatch/internal/audit"
 	"github.com/phiwatch/phiwatch/internal/authz"
+	"github.com/phiwatch/phiwatch/internal/records"
+	"github.com/phiwatch/phiwatch/internal/review"
 	"github.com/phiwatch/phiwatch/internal/store"
 )
 
@@ -27,18 +35,69 @@ type Config struct {
 	// DefaultRange is how far back listings go without ?from (default 90 days).
 	DefaultRange time.Duration
 	Now          func() time.Time
+	// Auditor writes the self-audit trail (default: an audit.Batcher on
+	// the audit_log table of Store; pass your own to Flush it at shutdown).
+	// Patient-data reads fail closed when it fails.
+	Auditor Auditor
+	// MaskKey keys the opaque patient references in list responses (see
+	// mask.go); default: random per process, so references last until a
+	// restart.
+	MaskKey []byte
+
+	// Authentication (README "Authentication"); at least one of Tokens
+	// (the bootstrap tokens file), Access (tokens and grants in the store)
+	// and OIDC. OIDC's browser login needs Sessions.
+	Access   *Access
+	OIDC     *OIDC
+	Sessions *Sessions
+	// PublicHost is the host[:port] browsers reach the API at, checked
+	// against the Origin of state-changing UI requests (default: the
+	// request's Host).
+	PublicHost string
+	// HSTS sends Strict-Transport-Security (set when TLS is terminated in
+	// front of the API; direct TLS sets it by itself).
+	HSTS bool
+	// RateLimit is per principal (zero Rate: none).
+	RateLimit RateLimit
+	// MaxBodyBytes limits request bodies (0: DefaultMaxBody; negative: none).
+	MaxBodyBytes int64
+	// TrustedProxies are the addresses (IPs or CIDRs) of reverse proxies
+	// whose X-Forwarded-For is believed; by default none, so a client
+	// cannot choose the address rate limits and the audit trail see.
+	TrustedProxies []string
+	// TokenLogin lets the UI's sign-in page take an API token
+	// (token_login.go): for deployments without single sign-on.
+	TokenLogin bool
+	// Review is the monthly log review service the API and the UI share
+	// (nil: default settings; inappropriate decisions open incidents).
+	Review *review.Service
 }
 
 type server struct {
 	cfg      Config
+	auth     *authenticator
+	access   *Access
+	limiter  *limiter
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 }
 
 // New builds the HTTP handler.
 func New(cfg Config) (http.Handler, error) {
-	if cfg.Store == nil || cfg.Tokens == nil || cfg.Log == nil {
-		return nil, fmt.Errorf("api: store, tokens and logger are required")
+	if cfg.Store == nil || cfg.Log == nil {
+		return nil, fmt.Errorf("api: store and logger are required")
+	}
+	if cfg.Tokens == nil && cfg.Access == nil && cfg.OIDC == nil {
+		return nil, fmt.Errorf("api: no authentication configured (tokens file, stored tokens or OIDC): every request would be refused")
+	}
+	if cfg.TokenLogin && cfg.Sessions == nil {
+		return nil, fmt.Errorf("api: token sign-in needs sessions (a session key)")
+	}
+	if cfg.OIDC != nil && cfg.Sessions == nil {
+		return nil, fmt.Errorf("api: OIDC login needs sessions (a session key)")
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBody
 	}
 	if cfg.DefaultRange <= 0 {
 		cfg.DefaultRange = 90 * 24 * time.Hour
@@ -46,8 +105,22 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Review == nil {
+		cfg.Review = review.NewService(review.Config{}, records.ReviewIncidents{}, cfg.Now)
+	}
+	if cfg.Auditor == nil {
+		cfg.Auditor = audit.NewBatcher(audit.NewStoreAuditor(cfg.Store), cfg.Log, audit.BatchOptions{})
+	}
+	if len(cfg.MaskKey) == 0 {
+		cfg.MaskKey = newMaskKey()
+	}
 	s := &server{
-		cfg: cfg,
+		cfg:     cfg,
+		access:  cfg.Access,
+		limiter: newLimiter(cfg.RateLimit, cfg.Now),
+		auth: &authenticator{tokens: cfg.Tokens, access: cfg.Access, oidc: cfg.OIDC, sessions: cfg.Sessions,
+			auditor: cfg.Auditor, log: cfg.Log, now: cfg.Now, publicHost: cfg.PublicHost, tokenLogin: cfg.TokenLogin,
+			failures: newLimiter(RateLimit{Rate: cfg.RateLimit.Rate / 4, Burst: cfg.RateLimit.Burst}, cfg.Now)},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "phiwatch_api_requests_total", Help: "API requests by route and status code.",
 		}, []string{"route", "code"}),
@@ -66,10 +139,25 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
-	r.Use(gin.Recovery(), s.observe())
+	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("api: trusted proxies: %w", err)
+	}
+	r.Use(s.recover(), securityHeaders(cfg.HSTS), s.observe(), bodyLimit(cfg.MaxBodyBytes))
 	r.NoRoute(func(c *gin.Context) { problem(c, 404, "no such endpoint") })
-	v1 := r.Group("/api/v1", cfg.Tokens.requireToken())
-	tenant := v1.Group("/tenants/:tenant")
+	registerOpenAPI(r) // public: the document holds no data
+	if cfg.OIDC != nil {
+		r.GET("/login", s.limiter.middleware(), s.auth.handleLogin)
+		r.GET("/auth/callback", s.limiter.middleware(), s.auth.handleCallback)
+		r.POST("/logout", s.limiter.middleware(), s.auth.handleLogout)
+	}
+	if err := s.mountUI(r); err != nil {
+		return nil, fmt.Errorf("api: reviewer UI: %w", err)
+	}
+	v1 := r.Group("/api/v1", s.auth.require(), s.limiter.middleware())
+	v1.GET("/me", s.me)
+	s.mountAccess(v1)
+	s.mountFleet(v1)
+	tenant := v1.Group("/tenants/:tenant", audit.Middleware(cfg.Auditor, cfg.Log))
 	for _, rt := range s.routes() {
 		if rt.Perm == "" {
 			return nil, fmt.Errorf("api: route %s %s declares no permission", rt.Method, rt.Path)
@@ -81,11 +169,21 @@ func New(cfg Config) (http.Handler, error) {
 
 // routes lists every tenant route: the server's own and each feature's.
 func (s *server) routes() []route.Route {
-	return []route.Route{
+	rs := []route.Route{
 		{Method: "GET", Path: "/alerts", Perm: authz.ReadAlerts, Handle: s.alerts},
 		{Method: "GET", Path: "/events", Perm: authz.ReadEvents, Handle: s.events},
 		{Method: "GET", Path: "/cases", Perm: authz.ReadAlerts, Handle: s.cases},
+		{Method: "POST", Path: "/patients/:patient/reveal", Perm: authz.RevealPHI, Handle: s.reveal},
+		{Method: "GET", Path: "/audit", Perm: authz.ReadAudit, Handle: s.auditLog},
+		{Method: "GET", Path: "/audit/export", Perm: authz.ReadAudit, Handle: s.auditExport},
 	}
+	rs = append(rs, s.accessRoutes()...)
+	rs = append(rs, s.caseRoutes()...)
+	// Feature packages: one line each.
+	rs = append(rs, recertapi.Routes(recertapi.Deps{Log: s.cfg.Log, Now: s.cfg.Now})...)
+	rs = append(rs, recordsapi.Routes(recordsapi.Deps{Log: s.cfg.Log, Now: s.cfg.Now})...)
+	rs = append(rs, reviewapi.Routes(reviewapi.Deps{Service: s.cfg.Review, Log: s.cfg.Log, Now: s.cfg.Now})...)
+	return rs
 }
 
 func (s *server) observe() gin.HandlerFunc {
@@ -209,7 +307,13 @@ func (s *server) alerts(c *gin.Context) {
 		problem(c, 500, "alerts could not be read; the error is in the server log")
 		return
 	}
-	respond(c, tenant, from, to, items, limit, offset)
+	masked, err := maskAlerts(c.Request.Context(), route.Store(c), s.cfg.MaskKey, items)
+	if err != nil {
+		s.cfg.Log.Error("mask alerts", "tenant", tenant, "err", err)
+		problem(c, 500, "alerts could not be read; the error is in the server log")
+		return
+	}
+	respond(c, tenant, from, to, masked, limit, offset)
 }
 
 func (s *server) events(c *gin.Context) {
@@ -227,11 +331,27 @@ func (s *server) events(c *gin.Context) {
 		problem(c, 400, "actor and patient are at most 256 characters")
 		return
 	}
+	if isRef(f.Patient) {
+		f.PatientRef, f.Patient = f.Patient, ""
+		f.MaskKey = s.cfg.MaskKey
+	}
 	items, err := listEvents(c.Request.Context(), route.Store(c), f)
 	if err != nil {
 		s.cfg.Log.Error("list events", "tenant", tenant, "err", err)
 		problem(c, 500, "events could not be read; the error is in the server log")
 		return
 	}
-	respond(c, tenant, from, to, items, limit, offset)
+	masked, err := maskEvents(c.Request.Context(), route.Store(c), s.cfg.MaskKey, items)
+	if err != nil {
+		s.cfg.Log.Error("mask events", "tenant", tenant, "err", err)
+		problem(c, 500, "events could not be read; the error is in the server log")
+		return
+	}
+	// Raw access events are patient data: no record, no data.
+	if err := audit.Note(c, audit.ActionReadEvents, eventsTarget(f), ""); err != nil {
+		s.cfg.Log.Error("audit events read", "tenant", tenant, "err", err)
+		problem(c, 503, "the read could not be recorded in the audit trail, so it is refused; try again later")
+		return
+	}
+	respond(c, tenant, from, to, masked, limit, offset)
 }

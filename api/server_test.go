@@ -27,17 +27,9 @@ const (
 func setup(t *testing.T) http.Handler {
 	t.Helper()
 	testenv.RequireChdb(t)
-	dir := t.TempDir()
 	ctx := context.Background()
-	s, err := store.Open(ctx, store.Options{DSN: "chdb:" + dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := apiStore.Store(t) // chDB opens one directory per process: the package's tests share it
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if _, err := store.Migrate(ctx, s, log); err != nil {
-		t.Fatal(err)
-	}
 	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	var alerts []store.AlertRow
 	var events []store.EventRow

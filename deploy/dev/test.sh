@@ -30,5 +30,7 @@ if grep -q -- '--- SKIP' /tmp/phiwatch-test.log; then
   echo "== skipped tests:"; grep -A1 -- '--- SKIP' /tmp/phiwatch-test.log || true
 fi
 [[ "$rc" -eq 0 ]] || exit "$rc"
+echo "== Helm chart: lint, template, checks"
+bash deploy/kubernetes/check.sh
 echo "== fuzz every parser briefly (FUZZTIME=${FUZZTIME:=5s} per target)"
 FUZZTIME="$FUZZTIME" bash deploy/dev/fuzz.sh

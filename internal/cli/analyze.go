@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 	_ "time/tzdata" // practices' time zones must resolve on any machine
 
@@ -21,6 +22,11 @@ type analyzeFlags struct {
 	lookback        time.Duration
 	interval        time.Duration
 	once            bool
+	// tenantsFile tunes the detectors per tenant (analyze.TenantsFile);
+	// read at every run, so an edit applies from the next run on.
+	// tenantsYAML is its content when it comes from elsewhere (the demo).
+	tenantsFile string
+	tenantsYAML []byte
 }
 
 func (a *analyzeFlags) register(fs *flag.FlagSet) {
@@ -31,6 +37,26 @@ func (a *analyzeFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&a.lookback, "lookback", 48*time.Hour, "window length when --from is not given; late events inside it are picked up")
 	fs.DurationVar(&a.interval, "interval", 5*time.Minute, "time between runs")
 	fs.BoolVar(&a.once, "once", false, "run once and exit")
+	fs.StringVar(&a.tenantsFile, "tenants-file", "", "YAML file tuning the detectors per tenant: time zone, practice hours, thresholds, disabled rules, allow-lists (docs/detectors-volume.md)")
+}
+
+// tuning reads the tenants file; nil when there is none.
+func (a *analyzeFlags) tuning(now time.Time) (*analyze.TenantsFile, error) {
+	data := a.tenantsYAML
+	if a.tenantsFile != "" {
+		var err error
+		if data, err = os.ReadFile(a.tenantsFile); err != nil {
+			return nil, fmt.Errorf("--tenants-file: %w", err)
+		}
+	}
+	if data == nil {
+		return nil, nil
+	}
+	f, err := analyze.LoadTenantsFile(data, now)
+	if err != nil && a.tenantsFile != "" {
+		return nil, fmt.Errorf("--tenants-file %s: %w", a.tenantsFile, err)
+	}
+	return f, err
 }
 
 func (a *analyzeFlags) window(now time.Time) (analyze.Window, error) {
@@ -68,6 +94,18 @@ func (a *analyzeFlags) tenantSettings() (*time.Location, analyze.PracticeHours, 
 // runDetectors runs every detector once over w for the tenants with events.
 // m may be nil (replay keeps no metrics).
 func runDetectors(ctx context.Context, s store.Store, af *analyzeFlags, w analyze.Window, keep time.Duration, m *metrics.Metrics, log *slog.Logger) (analyze.RunResult, error) {
+	res, err := detectOnce(ctx, s, af, w, keep, m, log)
+	if m != nil {
+		result := "ok"
+		if err != nil {
+			result = "error"
+		}
+		m.DetectorRuns.WithLabelValues(result).Inc()
+	}
+	return res, err
+}
+
+func detectOnce(ctx context.Context, s store.Store, af *analyzeFlags, w analyze.Window, keep time.Duration, m *metrics.Metrics, log *slog.Logger) (analyze.RunResult, error) {
 	loc, hours, err := af.tenantSettings()
 	if err != nil {
 		return analyze.RunResult{}, err
@@ -76,21 +114,45 @@ func runDetectors(ctx context.Context, s store.Store, af *analyzeFlags, w analyz
 	if err != nil {
 		return analyze.RunResult{}, fmt.Errorf("list tenants: %w", err)
 	}
-	tenants := make([]analyze.Tenant, len(ids))
-	for i, id := range ids {
-		tenants[i] = analyze.Tenant{ID: id, Location: loc, Hours: hours}
-	}
-	r := &analyze.Runner{Store: s, Log: log, Retention: keep,
-		Detectors: analyze.BatchDetectors()}
-	start := time.Now()
-	res, err := r.Run(ctx, tenants, w)
+	tuning, err := af.tuning(time.Now())
 	if err != nil {
-		return res, err
+		return analyze.RunResult{}, err
+	}
+	// Each tenant runs its own tuned detectors (analyze.TenantsFile).
+	tenants := make([]analyze.Tenant, len(ids))
+	res := analyze.RunResult{ByRule: map[string]int{}, BySeverity: map[string]int{}, ByRuleSeverity: map[[2]string]int{}}
+	start := time.Now()
+	for i, id := range ids {
+		t, detectors, err := tuning.Resolve(id, analyze.Tenant{ID: id, Location: loc, Hours: hours}, analyze.BatchDetectors())
+		if err != nil {
+			return res, err
+		}
+		tenants[i] = t
+		r := &analyze.Runner{Store: s, Log: log, Retention: keep, Detectors: detectors}
+		tr, err := r.Run(ctx, []analyze.Tenant{t}, w)
+		if err != nil {
+			return res, err
+		}
+		res.Alerts += tr.Alerts
+		for k, n := range tr.ByRule {
+			res.ByRule[k] += n
+		}
+		for k, n := range tr.BySeverity {
+			res.BySeverity[k] += n
+		}
+		for k, n := range tr.ByRuleSeverity {
+			res.ByRuleSeverity[k] += n
+		}
 	}
 	// Suppressions before cases: a suppressed alert stays stored but must
 	// not raise its actor's case (docs/cases.md).
 	suppressed, cases := 0, 0
 	for _, t := range tenants {
+		// Allow-list entries become suppressions first, so they are
+		// recorded like every other suppression.
+		if _, err := analyze.SyncAllowList(ctx, s, t.ID, tuning.AllowList(t.ID), w, time.Now(), keep); err != nil {
+			return res, err
+		}
 		n, err := analyze.ApplySuppressions(ctx, s, t.ID, w, time.Now())
 		if err != nil {
 			return res, err
@@ -129,6 +191,8 @@ func setupAnalyze(fs *flag.FlagSet, e *env) func(context.Context, []string) erro
 		sf     storeFlags
 		af     analyzeFlags
 		ret    retentionFlag
+		kf     kafkaFlags
+		sfl    streamFlags
 		listen string
 	)
 	fs.StringVar(&cfg, "config", "", "YAML config file")
@@ -136,6 +200,8 @@ func setupAnalyze(fs *flag.FlagSet, e *env) func(context.Context, []string) erro
 	sf.register(fs)
 	af.register(fs)
 	ret.register(fs)
+	kf.register(fs)
+	sfl.register(fs)
 	fs.StringVar(&listen, "listen", "127.0.0.1:9467", "address for /metrics, /healthz and /readyz (empty: off)")
 	return func(ctx context.Context, args []string) error {
 		log, err := lg.logger(e.stderr)
@@ -178,6 +244,15 @@ func setupAnalyze(fs *flag.FlagSet, e *env) func(context.Context, []string) erro
 			return err
 		}
 		defer ops.Shutdown(context.Background())
+		if sfl.enabled {
+			st, err := newStream(s, &af, keep, sfl.refresh, m, log)
+			if err != nil {
+				return err
+			}
+			st.Hold = af.lookback // what the scheduled run re-reads, the stream keeps
+			stop := startStream(ctx, func(ctx context.Context) { runStreamKafka(ctx, st, &kf, sfl.group, log) })
+			defer stop()
+		}
 		for {
 			w, err := af.window(time.Now())
 			if err != nil {

@@ -3,8 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
@@ -21,9 +19,13 @@ import (
 	"github.com/phiwatch/phiwatch/ingest/enrich"
 	"github.com/phiwatch/phiwatch/ingest/parsers"
 	"github.com/phiwatch/phiwatch/ingest/reference"
+	"github.com/phiwatch/phiwatch/internal/authz"
 	"github.com/phiwatch/phiwatch/internal/bus"
 	"github.com/phiwatch/phiwatch/internal/demo"
 	"github.com/phiwatch/phiwatch/internal/metrics"
+	"github.com/phiwatch/phiwatch/internal/recert"
+	"github.com/phiwatch/phiwatch/internal/records"
+	"github.com/phiwatch/phiwatch/internal/review"
 	"github.com/phiwatch/phiwatch/internal/store"
 )
 
@@ -67,6 +69,7 @@ func runDemoPipeline(ctx context.Context, dir string, seed uint64, progress io.W
 		{"ehr-auditevents.ndjson", "fhir-auditevent", out.FHIR},
 		{"m365-audit.ndjson", "m365-audit", out.M365},
 		{"asa.log", "cisco-asa", out.ASA},
+		{"message-trace.csv", "message-trace", out.MessageTrace},
 		{"roster.csv", "", []byte(out.Roster)},
 		{"geoip.csv", "", []byte(out.GeoCSV)},
 	}
@@ -80,6 +83,7 @@ func runDemoPipeline(ctx context.Context, dir string, seed uint64, progress io.W
 		{"patients.ndjson", reference.KindPatients, out.Patients},
 		{"appointments.ndjson", reference.KindAppointments, out.Appointments},
 		{"encounters.ndjson", reference.KindEncounters, out.Encounters},
+		{"accounts.csv", reference.KindAccounts, []byte(demo.AccountsCSV(out))},
 	}
 	for _, r := range refs {
 		inputs = append(inputs, struct {
@@ -143,6 +147,21 @@ func runDemoPipeline(ctx context.Context, dir string, seed uint64, progress io.W
 	defer geo.Close()
 
 	mem := bus.NewMemory(20000)
+	// The streaming detectors judge the events as the parsers publish them
+	// (a flood here: the month arrives in seconds), beside the loader.
+	af := analyzeFlags{timezone: out.Location.String(), hours: "mon-fri 07:00-19:00", tenantsYAML: []byte(out.Tenants)}
+	st, err := newStream(s, &af, 0, time.Minute, run.metrics, log)
+	if err != nil {
+		return nil, err
+	}
+	var streamed, streamEvents int
+	st.OnBatch = func(b analyze.StreamBatch) {
+		observeStream(run.metrics, b)
+		streamed += len(b.Alerts)
+		streamEvents += b.Events
+	}
+	ms := startMemStream(ctx, st, mem, log)
+	defer ms.stop()
 	lf := loaderFlags{rows: 20000, bytes: 32 << 20, wait: 200 * time.Millisecond, retentionDay: retentionFlag{days: 7 * 365}}
 	type loaded struct {
 		events, dead int64
@@ -154,12 +173,12 @@ func runDemoPipeline(ctx context.Context, dir string, seed uint64, progress io.W
 			bus.DefaultDeadLetterTopic, bus.DefaultEventsTopic, s, run.metrics, log, func() { mem.CloseTopic(bus.DefaultDeadLetterTopic) })
 		done <- loaded{ev, dl, err}
 	}()
-	for _, in := range inputs[:3] {
+	for _, in := range inputs[:4] {
 		p, err := parsers.Lookup(in.format)
 		if err != nil {
 			return nil, err
 		}
-		pl := &ingest.Pipeline{Parser: p, Producer: mem, EventsTopic: bus.DefaultEventsTopic, DeadLetterTopic: bus.DefaultDeadLetterTopic,
+		pl := &ingest.Pipeline{Parser: p, Producer: copyTopic{Producer: mem, from: bus.DefaultEventsTopic, to: streamTopic}, EventsTopic: bus.DefaultEventsTopic, DeadLetterTopic: bus.DefaultDeadLetterTopic,
 			Tenant: demo.Tenant, SourceName: strings.TrimSuffix(in.file, filepath.Ext(in.file)), Metrics: run.metrics, Log: log,
 			Enrich: geo.Enrich}
 		if err := pl.Read(ctx, bytes.NewReader(in.data), in.file); err != nil {
@@ -175,8 +194,9 @@ func runDemoPipeline(ctx context.Context, dir string, seed uint64, progress io.W
 	}
 	run.events, run.deadLetter, run.loaded = res.events, res.dead, time.Now()
 	step("loaded %d events and %d dead letters into the embedded ClickHouse engine", res.events, res.dead)
+	ms.drain(mem)
+	step("streaming detectors judged %d events as they arrived: %d alert versions written", streamEvents, streamed)
 
-	af := analyzeFlags{timezone: out.Location.String(), hours: "mon-fri 07:00-19:00"}
 	w := analyze.Window{From: out.Start, To: out.End}
 	loc, hours, err := af.tenantSettings()
 	if err != nil {
@@ -193,11 +213,18 @@ func runDemoPipeline(ctx context.Context, dir string, seed uint64, progress io.W
 	if err := s.Select(ctx, &alerts, `SELECT alert_id, rule, severity, score, actor_id, actor_name, actor_role, patient_ids,
 		first_seen, last_seen, reason, evidence_event_ids, evidence_count, explanations, detector_version, detected_at
 		FROM `+s.Database()+`.alerts_current WHERE tenant_id = {t:String}
+		  AND alert_id NOT IN (SELECT alert_id FROM `+s.Database()+`.alert_suppressions WHERE tenant_id = {t:String}) -- the worklist: allow-listed alerts are recorded as suppressed
 		ORDER BY multiIf(severity = 'critical', 4, severity = 'high', 3, severity = 'medium', 2, 1) DESC, first_seen`,
 		store.Params{"t": demo.Tenant}); err != nil {
 		return nil, err
 	}
 	run.alerts = alerts
+	if err := openDemoRecertification(ctx, s, out, step); err != nil {
+		return nil, err
+	}
+	if err := openDemoReview(ctx, s, out, step); err != nil {
+		return nil, err
+	}
 	run.total = time.Since(start)
 	step("done in %s", run.total.Round(100*time.Millisecond))
 	return run, nil
@@ -241,25 +268,33 @@ func setupDemo(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
 		if exit {
 			return nil
 		}
-		token := make([]byte, 16)
-		rand.Read(token)
-		tok := "demo-" + hex.EncodeToString(token)
-		tokens, err := api.NewTokens([]api.Token{{Name: "demo", Token: tok, Tenants: []string{demo.Tenant}, Role: "privacy_officer"}})
+		// A real stored token, as `phiwatch token create` makes them.
+		access := api.NewAccess(run.store, api.AccessOptions{})
+		tok, _, err := access.CreateToken(ctx, &authz.Principal{Subject: "cli:demo", Name: "demo", Role: authz.MSPAdmin, AllTenants: true, Via: "cli"},
+			api.TokenRequest{Name: "demo", Role: authz.PrivacyOfficer, Scope: api.Scope{Tenants: []string{demo.Tenant}}, Expires: "7d", Reason: "phiwatch demo"})
 		if err != nil {
 			return err
 		}
-		a, err := startAPI(listen, run.store, tokens, run.metrics, log)
+		// The reviewer UI signs in with the same token: the demo has no
+		// identity provider.
+		sessions, err := api.NewSessions(api.SessionConfig{Key: api.NewSessionKey()})
+		if err != nil {
+			return err
+		}
+		a, err := startAPIWith(apiOptions{addr: listen, cfg: api.Config{Access: access, Sessions: sessions, TokenLogin: true,
+			RateLimit: api.RateLimit{Rate: 20, Burst: 60}}}, run.store, run.metrics, log)
 		if err != nil {
 			return err
 		}
 		defer a.Shutdown()
 		from := run.out.Start.UTC().Format(time.RFC3339)
 		fmt.Fprintf(e.stdout, `
-The API is up at %[1]s (token valid while this runs; Ctrl-C stops it).
+The API is up at %[1]s (a stored API token of a privacy officer, valid 7 days; Ctrl-C stops the API).
 
   curl -s -H 'Authorization: Bearer %[2]s' '%[1]s/api/v1/tenants/%[3]s/alerts?from=%[4]s'
   curl -s -H 'Authorization: Bearer %[2]s' '%[1]s/api/v1/tenants/%[3]s/events?actor=dortiz&from=%[4]s&limit=5'
 
+Reviewer UI: %[1]s/ui/ (sign in with the token above)
 Raw logs: %[5]s/logs   Metrics: %[1]s/metrics
 Look inside the store with: phiwatch query --store chdb:%[5]s/chdb 'SELECT count() FROM phiwatch.events'
 (stop the demo first: the embedded engine allows one process per store)
@@ -303,4 +338,49 @@ func severityOrder(s string) int {
 func caseMatches(c demo.Case, a api.Alert, loc *time.Location) bool {
 	return a.Rule == c.Rule && a.ActorID == c.ActorID &&
 		a.FirstSeen.In(loc).Format("2006-01-02") == c.Day.In(loc).Format("2006-01-02")
+}
+
+// openDemoRecertification opens the quarter's access recertification over
+// the demo's account inventories, as a practice admin would.
+func openDemoRecertification(ctx context.Context, s store.Store, out *demo.Output, step func(string, ...any)) error {
+	last := out.End.AddDate(0, 0, -1)
+	q := recert.Quarter{Year: last.Year(), Q: (int(last.Month())-1)/3 + 1}
+	ts, err := store.ForTenant(s, demo.Tenant)
+	if err != nil {
+		return err
+	}
+	c, items, err := recert.Create(ctx, ts, recert.CreateRequest{Quarter: q, By: recert.Actor{ID: "demo", Name: "demo"}, Now: out.End})
+	if err != nil {
+		return fmt.Errorf("open the demo's access recertification: %w", err)
+	}
+	flags := map[string]int{}
+	for _, it := range items {
+		for _, f := range it.Flags {
+			flags[f]++
+		}
+	}
+	step("opened the %s access recertification %s: %d accounts, flags %v", c.Quarter, c.CampaignID, len(items), flags)
+	return nil
+}
+
+// openDemoReview opens the month's log review, as the API's job would on
+// the first of the next month, and fills the compliance records of a small
+// practice (risk analysis, policies, training, business associates, an
+// incident, the audit calendar) so every page has something to show.
+func openDemoReview(ctx context.Context, s store.Store, out *demo.Output, step func(string, ...any)) error {
+	ts, err := store.ForTenant(s, demo.Tenant)
+	if err != nil {
+		return err
+	}
+	last := out.End.AddDate(0, 0, -1)
+	svc := review.NewService(review.Config{}, records.ReviewIncidents{}, func() time.Time { return out.End })
+	p, err := svc.EnsurePeriod(ctx, ts, review.Month{Year: last.Year(), Month: last.Month()}, "demo")
+	if err != nil {
+		return fmt.Errorf("open the demo's log review: %w", err)
+	}
+	if err := records.SeedDemo(ctx, ts, records.DateOf(out.End)); err != nil {
+		return fmt.Errorf("seed the demo's compliance records: %w", err)
+	}
+	step("opened the %s log review (sample of %d unflagged accesses, seed %s) and filled the compliance records", p.Period, p.SampleSize, p.Seed)
+	return nil
 }

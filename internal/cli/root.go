@@ -50,7 +50,11 @@ func commands() map[string]command {
 		"query":    {summary: "run one SQL query on the store and print the rows as NDJSON", setup: setupQuery, usage: "[flags] 'SQL'"},
 		"version":  {summary: "print the version and what this binary can use", setup: setupVersion},
 		"replay":   {summary: "replay exported logs through the pipeline on a fresh embedded store and write the alerts as NDJSON", setup: setupReplay, usage: replayUsage},
+		"review":   {summary: "monthly log review: open a period, list periods, tenant settings, run the reminder job", setup: setupReview, usage: reviewUsage},
 		"suppress": {summary: "record, list or revoke suppressions of expected alerts", setup: setupSuppress, usage: suppressUsage},
+		"records":  {summary: "compliance records: breach clock, evidence binder, demo records", setup: setupRecords, usage: recordsUsage},
+		"token":    {summary: "create, list or revoke API tokens for machines (shown once, stored hashed)", setup: setupToken, usage: tokenUsage},
+		"grant":    {summary: "give people roles over tenants (OIDC subject or email), and manage tenant groups", setup: setupGrant, usage: grantUsage},
 
 		"reference": {summary: "import reference feeds (roster, accounts, FHIR patients, practitioners, schedule) and list unlinked actors", setup: setupReference, usage: referenceUsage},
 	}

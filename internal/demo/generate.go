@@ -29,6 +29,12 @@ type Output struct {
 	FHIR       []byte // fhir-auditevent NDJSON (EHR)
 	M365       []byte // m365-audit NDJSON (email)
 	ASA        []byte // cisco-asa syslog lines (VPN)
+	// MessageTrace is an Exchange Online message trace export
+	// (message-trace CSV): the outside mail the audit log does not address.
+	MessageTrace []byte
+	// Tenants is the practice's tenants file (TenantsYAML): its time zone,
+	// hours and allow-list.
+	Tenants string
 	// GeoCSV places the documentation-range addresses the logs use, in
 	// phiwatch's CIDR CSV format (docs/geoip.md): staff homes in
 	// Cambridge, MA, and one range abroad.
@@ -45,16 +51,18 @@ type Output struct {
 }
 
 type gen struct {
-	o     Options
-	r     *rand.Rand
-	out   *Output
-	byID  map[string]*Person
-	fhir  []stamped
-	m365  []stamped
-	asa   []stamped
-	seq   int
-	wsIP  map[string]string
-	vpnIP int
+	o    Options
+	r    *rand.Rand
+	out  *Output
+	byID map[string]*Person
+	fhir []stamped
+	m365 []stamped
+	asa  []stamped
+	// traces are message trace rows.
+	traces []stamped
+	seq    int
+	wsIP   map[string]string
+	vpnIP  int
 
 	pats, pracs, appts, encs [][]byte
 	visits                   []visit        // arrived visits, in day order
@@ -119,6 +127,9 @@ func Generate(o Options) (*Output, error) {
 	g.out.FHIR = flush(g.fhir)
 	g.out.M365 = flush(g.m365)
 	g.out.ASA = flush(g.asa)
+	g.out.MessageTrace = append([]byte(messageTraceHeader+"\n"), flush(g.traces)...)
+	g.out.Records["message-trace"] = len(g.traces)
+	g.out.Tenants = TenantsYAML(g.out)
 	g.out.Records["fhir-auditevent"], g.out.Records["m365-audit"], g.out.Records["cisco-asa"] = len(g.fhir), len(g.m365), len(g.asa)
 	g.out.Patients, g.out.Practitioners, g.out.Appointments, g.out.Encounters = lines(g.pats), lines(g.pracs), lines(g.appts), lines(g.encs)
 	g.out.References = map[string]int{"patients": len(g.pats), "practitioners": len(g.pracs), "appointments": len(g.appts), "encounters": len(g.encs)}
@@ -197,15 +208,20 @@ func (g *gen) day(d int, date time.Time) {
 		if doc.Role != "physician" {
 			continue
 		}
-		for sl := 0; sl < 17; sl++ {
+		slots, step := 17, 30*time.Minute
+		busy := d == g.busyDay(g.out.Start)
+		if busy {
+			slots, step = 34, 15*time.Minute
+		}
+		for sl := 0; sl < slots; sl++ {
 			var special *slot
 			if doc == g.first("physician") && len(forced) > 0 {
 				special, forced = &forced[0], forced[1:]
 			}
-			if special == nil && g.r.IntN(100) >= 85 {
+			if special == nil && !busy && g.r.IntN(100) >= 85 {
 				continue
 			}
-			at := date.Add(8*time.Hour + time.Duration(sl)*30*time.Minute)
+			at := date.Add(8*time.Hour + time.Duration(sl)*step)
 			pt := g.patient()
 			if special != nil {
 				pt = special.pt
@@ -336,6 +352,7 @@ func (g *gen) inject(start time.Time) {
 	g.out.Cases = append(g.out.Cases, Case{Name: "a former medical assistant's mailbox is read two weeks after she left", Rule: "terminated_user_activity", ActorID: "aweber", Day: d20})
 
 	g.injectRelationships(start)
+	g.injectVolume(start)
 }
 
 // first is the first employed member of a role in roster order, so the
@@ -360,7 +377,7 @@ func (g *gen) recent(d, n int) []string {
 	return out
 }
 
-var interactions = map[string]string{"read": "R", "update": "U", "search-type": "E", "create": "C"}
+var interactions = map[string]string{"read": "R", "update": "U", "search-type": "E", "create": "C", "print": "R"}
 
 // ehr writes one FHIR R4 AuditEvent in the IHE BALP style.
 func (g *gen) ehr(at time.Time, p *Person, interaction, patient, ip string) {

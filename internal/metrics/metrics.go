@@ -46,6 +46,13 @@ type Metrics struct {
 	AlertsWritten    *prometheus.CounterVec // alert versions written, by rule and severity
 	ExplainedShare   *prometheus.GaugeVec   // share of EHR patient accesses explained, by tenant
 	DetectorDuration prometheus.Histogram   // one run of every detector over every tenant
+	DetectorRuns     *prometheus.CounterVec // scheduled detector runs, by result (ok, error)
+
+	// streaming detection (analyze --stream, all, demo)
+	DetectionLatency prometheus.Histogram   // event arrival (received_at) → alert stored
+	StreamConsumed   prometheus.Counter     // events the streaming detectors consumed
+	StreamLag        prometheus.Gauge       // messages between their position and the end of the topic
+	StreamAlerts     *prometheus.CounterVec // alert versions the streaming detectors wrote, by rule and severity
 }
 
 // New creates and registers the metrics, plus Go and process collectors.
@@ -125,11 +132,28 @@ func New() *Metrics {
 		ExplainedShare: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "phiwatch_explained_access_ratio", Help: "Share of EHR patient accesses in the last analyzed window explained by a clinical relationship or role, by tenant (only tenants with schedule data).",
 		}, []string{"tenant"}),
+		DetectorRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "phiwatch_detector_runs_total", Help: "Scheduled runs of every detector over every tenant, by result (ok, error).",
+		}, []string{"result"}),
 		DetectorDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "phiwatch_detector_run_duration_seconds", Help: "Time for one run of every detector over every tenant.",
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
 		}),
 	}
+	m.DetectionLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "phiwatch_detection_latency_seconds", Help: "Time from an event's arrival (received_at, when ingest accepted it) to a streaming alert it is evidence of being stored.",
+		Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300},
+	})
+	m.StreamConsumed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "phiwatch_stream_events_consumed_total", Help: "Events consumed from the bus by the streaming detectors.",
+	})
+	m.StreamLag = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "phiwatch_stream_consumer_lag", Help: "Messages between the streaming detectors' position and the end of the events topic (-1 unknown).",
+	})
+	m.StreamAlerts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "phiwatch_stream_alerts_written_total", Help: "Alert versions written by the streaming detectors, by rule and severity (a version per change; the scheduled run rewrites the same alerts, counted in phiwatch_alerts_written_total).",
+	}, []string{"rule", "severity"})
+	r.MustRegister(m.DetectionLatency, m.StreamConsumed, m.StreamLag, m.StreamAlerts)
 	r.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -138,7 +162,7 @@ func New() *Metrics {
 		m.PullRecords, m.PullErrors, m.PullRetries, m.PullLastSuccess, m.PullLag,
 		m.LoaderConsumed, m.LoaderInserted, m.LoaderInsertFailures, m.LoaderBatchRows,
 		m.LoaderInsertDuration, m.LoaderLag, m.LoaderLastInsert,
-		m.AlertsWritten, m.ExplainedShare, m.DetectorDuration,
+		m.AlertsWritten, m.ExplainedShare, m.DetectorDuration, m.DetectorRuns,
 	)
 	return m
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -49,16 +50,37 @@ func withParams(sql string, params Params) string {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	stringParams := map[string]bool{}
+	for _, m := range paramDecl.FindAllStringSubmatch(sql, -1) {
+		t := strings.TrimSpace(m[2])
+		if t == "String" || t == "Nullable(String)" || t == "LowCardinality(String)" {
+			stringParams[m[1]] = true
+		}
+	}
 	var b strings.Builder
 	for _, k := range keys {
 		b.WriteString("SET param_")
 		b.WriteString(k)
 		b.WriteString(" = ")
-		b.WriteString(quoteString(params[k]))
+		v := params[k]
+		if stringParams[k] {
+			v = escapeParam(v)
+		}
+		b.WriteString(quoteString(v))
 		b.WriteString("; ")
 	}
 	b.WriteString(sql)
 	return b.String()
+}
+
+// paramDecl finds {name:Type} parameter uses.
+var paramDecl = regexp.MustCompile(`\{(\w+):([^{}]+)\}`)
+
+// escapeParam writes a String parameter in the escaped text form ClickHouse
+// reads parameter values in: a raw line break or tab would end the value
+// early and a backslash would start an escape.
+func escapeParam(s string) string {
+	return strings.NewReplacer(`\`, `\\`, "\n", `\n`, "\r", `\r`, "\t", `\t`).Replace(s)
 }
 
 // quoteString makes a ClickHouse string literal.

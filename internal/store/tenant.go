@@ -16,7 +16,7 @@ import (
 const TenantParam = "{tenant:String}"
 
 // ErrUnscoped is returned for a statement that does not filter by tenant.
-var ErrUnscoped = errors.New("statement does not use " + TenantParam + ": tenant-scoped queries must filter by tenant")
+var ErrUnscoped = errors.New("statement does not filter by tenant: it must use {tenant:String} (one tenant) or {tenants:Array(String)} (a fleet view)")
 
 // TenantStore is a Store narrowed to one tenant: the only way the API's
 // handlers reach data. Every statement must contain {tenant:String}, which
@@ -124,4 +124,63 @@ func (t *TenantStore) Insert(ctx context.Context, table string, rows any) error 
 		return fmt.Errorf("insert %d rows into %s: %w", v.Len(), table, err)
 	}
 	return nil
+}
+
+// TenantsParam is the query parameter every fleet-wide statement must use.
+const TenantsParam = "{tenants:Array(String)}"
+
+// FleetStore is a Store narrowed to a set of tenants, for views across the
+// tenants a principal may see (the MSP overview): every statement must
+// contain {tenants:Array(String)}, which it binds itself.
+type FleetStore struct {
+	s       Querier
+	tenants []string
+}
+
+// ForTenants narrows s to tenants.
+func ForTenants(s Querier, tenants []string) (*FleetStore, error) {
+	if s == nil {
+		return nil, errors.New("fleet store: no store")
+	}
+	return &FleetStore{s: s, tenants: append([]string(nil), tenants...)}, nil
+}
+
+// Tenants are the tenants the store is narrowed to.
+func (f *FleetStore) Tenants() []string { return append([]string(nil), f.tenants...) }
+
+// Database is the ClickHouse database phiwatch's tables live in.
+func (f *FleetStore) Database() string { return f.s.Database() }
+
+// Select runs a fleet-scoped query (see Store.Select).
+func (f *FleetStore) Select(ctx context.Context, dest any, sql string, params Params) error {
+	if !strings.Contains(sql, TenantsParam) {
+		return ErrUnscoped
+	}
+	p := make(Params, len(params)+1)
+	maps.Copy(p, params)
+	p["tenants"] = ArrayParam(f.tenants)
+	return f.s.Select(ctx, dest, sql, p)
+}
+
+// KnownTenants lists the tenants the store holds data for: on the roster,
+// with events in the last 90 days, or with alerts. It is for the server
+// layer resolving "all tenants" for an msp_admin, never for handlers.
+func KnownTenants(ctx context.Context, q Querier) ([]string, error) {
+	db := q.Database()
+	var rows []struct {
+		T string `json:"t"`
+	}
+	err := q.Select(ctx, &rows, `SELECT DISTINCT t FROM (
+    SELECT DISTINCT tenant_id AS t FROM `+db+`.workforce
+    UNION ALL SELECT DISTINCT tenant_id AS t FROM `+db+`.access_events WHERE time > now64(3) - INTERVAL 90 DAY
+    UNION ALL SELECT DISTINCT tenant_id AS t FROM `+db+`.alerts
+) ORDER BY t`, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = r.T
+	}
+	return out, nil
 }

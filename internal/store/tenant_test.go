@@ -53,3 +53,19 @@ func TestTenantStore(t *testing.T) {
 		t.Fatal("insert into a bad table name succeeded")
 	}
 }
+
+func TestParamsWithLineBreaks(t *testing.T) {
+	s := openTestEmbedded(t, "params")
+	var got []struct {
+		V string   `json:"v"`
+		A []string `json:"a"`
+	}
+	v := "first line\nsecond\tline\r\n'quoted' \\ back"
+	if err := s.Select(context.Background(), &got, "SELECT {v:String} AS v, {a:Array(String)} AS a",
+		Params{"v": v, "a": ArrayParam([]string{v, "x"})}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].V != v || len(got[0].A) != 2 || got[0].A[0] != v {
+		t.Fatalf("round trip: %q", got)
+	}
+}
