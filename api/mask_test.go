@@ -21,6 +21,7 @@ import (
 	"github.com/phiwatch/phiwatch/internal/authz"
 	"github.com/phiwatch/phiwatch/internal/demo"
 	"github.com/phiwatch/phiwatch/internal/event"
+	"github.com/phiwatch/phiwatch/internal/review"
 	"github.com/phiwatch/phiwatch/internal/store"
 )
 
@@ -296,5 +297,36 @@ func TestMaskAlertsSuppressionReason(t *testing.T) {
 	}
 	if in[0].SuppressedBy[0].Reason != "Jane Doe is the physician's own patient" {
 		t.Fatal("masking changed the caller's alert")
+	}
+}
+
+// The monthly review's worklist is a list too: its items' summaries and
+// patient ids carry no full MRN, patient id or name.
+func TestReviewWorklistIsMasked(t *testing.T) {
+	s := apiStore.Store(t)
+	const tenant = "mask-review"
+	seed(t, s, tenant, "REVIEWMARK")
+	ts, _ := store.ForTenant(s, tenant)
+	svc := review.NewService(review.Config{SampleSize: 2}, nil, func() time.Time { return testNow })
+	month := testNow.Add(-48 * time.Hour)
+	p, err := svc.EnsurePeriod(context.Background(), ts, review.Month{Year: month.Year(), Month: month.Month()}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := newSecEnv(t, s, tenant, &memAuditor{})
+	rec := env.do(t, "GET", "/api/v1/tenants/"+tenant+"/reviews/"+p.Period+"/items", authz.PrivacyOfficer, "")
+	if rec.Code != 200 {
+		t.Fatalf("worklist: %d %s", rec.Code, rec.Body)
+	}
+	body := rec.Body.String()
+	if !strings.Contains(body, "••••4821") {
+		t.Fatalf("the worklist shows no masked MRN (is the alert on it?):\n%s", body)
+	}
+	for _, p := range seedPatients {
+		for _, secret := range []string{p.id, p.mrn, p.given + " " + p.family, p.family + ", " + p.given} {
+			if strings.Contains(body, secret) {
+				t.Errorf("the worklist shows %q:\n%s", secret, body)
+			}
+		}
 	}
 }

@@ -182,7 +182,7 @@ func (s *server) routes() []route.Route {
 	// Feature packages: one line each.
 	rs = append(rs, recertapi.Routes(recertapi.Deps{Log: s.cfg.Log, Now: s.cfg.Now})...)
 	rs = append(rs, recordsapi.Routes(recordsapi.Deps{Log: s.cfg.Log, Now: s.cfg.Now})...)
-	rs = append(rs, reviewapi.Routes(reviewapi.Deps{Service: s.cfg.Review, Log: s.cfg.Log, Now: s.cfg.Now})...)
+	rs = append(rs, reviewapi.Routes(reviewapi.Deps{Service: s.cfg.Review, Log: s.cfg.Log, Now: s.cfg.Now, Mask: s.maskText})...)
 	return rs
 }
 

@@ -30,16 +30,20 @@ type Deps struct {
 	Incidents rv.IncidentOpener
 	Log       *slog.Logger
 	Now       func() time.Time
+	// Mask hides the given patients' ids, MRNs and names in free text
+	// (minimum necessary; the API server's hook). nil masks ids only.
+	Mask func(c *gin.Context, text string, patientIDs []string) string
 }
 
 type handlers struct {
-	svc *rv.Service
-	log *slog.Logger
+	svc  *rv.Service
+	log  *slog.Logger
+	mask func(c *gin.Context, text string, patientIDs []string) string
 }
 
 // Routes declares the review endpoints.
 func Routes(d Deps) []route.Route {
-	h := handlers{svc: d.Service, log: d.Log}
+	h := handlers{svc: d.Service, log: d.Log, mask: d.Mask}
 	if h.svc == nil {
 		h.svc = rv.NewService(rv.Config{}, d.Incidents, d.Now)
 	}
@@ -196,7 +200,7 @@ func (h handlers) items(c *gin.Context) {
 	if items == nil {
 		items = []rv.Item{}
 	}
-	resp := gin.H{"tenant": db.Tenant(), "period": period, "items": masked(items), "next_offset": nil}
+	resp := gin.H{"tenant": db.Tenant(), "period": period, "items": h.masked(c, items), "next_offset": nil}
 	if len(items) == f.Limit {
 		resp["next_offset"] = f.Offset + f.Limit
 	}
@@ -223,7 +227,7 @@ func (h handlers) item(c *gin.Context) {
 	if comments == nil {
 		comments = []rv.Comment{}
 	}
-	c.JSON(http.StatusOK, gin.H{"item": maskItem(it), "history": masked(hist), "comments": comments})
+	c.JSON(http.StatusOK, gin.H{"item": h.maskItem(c, it), "history": h.masked(c, hist), "comments": comments})
 }
 
 type decisionBody struct {
@@ -245,7 +249,7 @@ func (h handlers) decide(c *gin.Context) {
 		h.fail(c, "recording the decision", err)
 		return
 	}
-	c.JSON(http.StatusOK, maskItem(it))
+	c.JSON(http.StatusOK, h.maskItem(c, it))
 }
 
 func (h handlers) amend(c *gin.Context) {
@@ -259,7 +263,7 @@ func (h handlers) amend(c *gin.Context) {
 		h.fail(c, "recording the amendment", err)
 		return
 	}
-	c.JSON(http.StatusOK, maskItem(it))
+	c.JSON(http.StatusOK, h.maskItem(c, it))
 }
 
 func (h handlers) bulkDecide(c *gin.Context) {
@@ -286,7 +290,7 @@ func (h handlers) bulkDecide(c *gin.Context) {
 	if skipped == nil {
 		skipped = []string{}
 	}
-	c.JSON(http.StatusOK, gin.H{"decided": len(items), "items": masked(items), "skipped_own_activity": skipped})
+	c.JSON(http.StatusOK, gin.H{"decided": len(items), "items": h.masked(c, items), "skipped_own_activity": skipped})
 }
 
 func (h handlers) comment(c *gin.Context) {
@@ -330,7 +334,7 @@ func (h handlers) assign(c *gin.Context) {
 		h.fail(c, "assigning the item", err)
 		return
 	}
-	c.JSON(http.StatusOK, maskItem(it))
+	c.JSON(http.StatusOK, h.maskItem(c, it))
 }
 
 func (h handlers) autoAssign(c *gin.Context) {
@@ -367,7 +371,7 @@ func (h handlers) answer(c *gin.Context) {
 		h.fail(c, "storing the answer", err)
 		return
 	}
-	c.JSON(http.StatusOK, maskItem(it))
+	c.JSON(http.StatusOK, h.maskItem(c, it))
 }
 
 func (h handlers) signOff(c *gin.Context) {
@@ -431,9 +435,17 @@ func page(c *gin.Context) (limit, offset int, ok bool) {
 // masked hides patient ids in responses (minimum necessary,
 // docs/security.md): the last four characters show; the full id is
 // revealed through the audited reveal endpoint.
-func masked(items []rv.Item) []rv.Item {
+// masked hides patients in the items' free text and ids: lists show no
+// full patient id, MRN or name.
+func (h handlers) masked(c *gin.Context, items []rv.Item) []rv.Item {
 	out := make([]rv.Item, len(items))
 	for i, it := range items {
+		if h.mask != nil {
+			it.Summary = h.mask(c, it.Summary, it.PatientIDs)
+			it.Question = h.mask(c, it.Question, it.PatientIDs)
+			it.Answer = h.mask(c, it.Answer, it.PatientIDs)
+			it.DecisionReason = h.mask(c, it.DecisionReason, it.PatientIDs)
+		}
 		ids := make([]string, len(it.PatientIDs))
 		for j, id := range it.PatientIDs {
 			ids[j] = maskID(id)
@@ -444,7 +456,7 @@ func masked(items []rv.Item) []rv.Item {
 	return out
 }
 
-func maskItem(it rv.Item) rv.Item { return masked([]rv.Item{it})[0] }
+func (h handlers) maskItem(c *gin.Context, it rv.Item) rv.Item { return h.masked(c, []rv.Item{it})[0] }
 
 func maskID(s string) string {
 	r := []rune(s)

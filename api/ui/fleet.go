@@ -24,6 +24,10 @@ type TenantStatus struct {
 	CampaignStatus string     `json:"recert_status"`
 	CampaignDue    string     `json:"recert_due"`
 	RecertOverdue  bool       `json:"recert_overdue"`
+	Review         string     `json:"review_period"`
+	ReviewState    string     `json:"review_state"`
+	ReviewDue      string     `json:"review_due"`
+	ReviewOverdue  bool       `json:"review_overdue"`
 	Attention      int        `json:"attention"` // higher: look here first
 	Reasons        []string   `json:"attention_reasons"`
 }
@@ -85,6 +89,25 @@ FROM `+db+`.recert_campaigns_current WHERE has({tenants:Array(String)}, tenant_i
 			}
 		}
 	}
+	var rv []struct {
+		T      string `json:"t"`
+		Period string `json:"latest"`
+		State  string `json:"state"`
+		Due    string `json:"due"`
+	}
+	if err := f.Select(ctx, &rv, `SELECT tenant_id AS t, max(period) AS latest, argMax(state, period) AS state,
+       toString(argMax(due_date, period)) AS due
+FROM `+db+`.review_periods_current WHERE has({tenants:Array(String)}, tenant_id) GROUP BY t`, nil); err != nil {
+		return nil, err
+	}
+	for _, r := range rv {
+		if s := by[r.T]; s != nil {
+			s.Review, s.ReviewState, s.ReviewDue = r.Period, r.State, r.Due
+			if due, err := time.Parse("2006-01-02", r.Due); err == nil && r.State != "signed_off" && now.After(due.AddDate(0, 0, 1)) {
+				s.ReviewOverdue = true
+			}
+		}
+	}
 	out := make([]TenantStatus, 0, len(by))
 	for _, s := range by {
 		if s.OpenCases > 0 {
@@ -94,6 +117,10 @@ FROM `+db+`.recert_campaigns_current WHERE has({tenants:Array(String)}, tenant_i
 		if s.RecertOverdue {
 			s.Attention += 20
 			s.Reasons = append(s.Reasons, "recertification overdue")
+		}
+		if s.ReviewOverdue {
+			s.Attention += 20
+			s.Reasons = append(s.Reasons, "log review overdue")
 		}
 		if s.Campaign == "" {
 			s.Attention += 5

@@ -20,6 +20,7 @@ import (
 	"github.com/phiwatch/phiwatch/internal/authz"
 	"github.com/phiwatch/phiwatch/internal/browsertest"
 	"github.com/phiwatch/phiwatch/internal/recert"
+	rv "github.com/phiwatch/phiwatch/internal/review"
 	"github.com/phiwatch/phiwatch/internal/store"
 	"github.com/phiwatch/phiwatch/internal/storetest"
 )
@@ -229,6 +230,11 @@ func TestFleetPage(t *testing.T) {
 		UpdatedAt: now, RetainUntil: keep}}); err != nil {
 		t.Fatal(err)
 	}
+	// fleet-b's September review is open and past its due date.
+	fb, _ := store.ForTenant(s, "fleet-b")
+	if _, err := rv.NewService(rv.Config{}, nil, func() time.Time { return now }).EnsurePeriod(ctx, fb, rv.Month{Year: 2026, Month: time.September}, "t"); err != nil {
+		t.Fatal(err)
+	}
 	u, err := New(Deps{Now: func() time.Time { return now }, CSRFToken: func(*gin.Context) string { return "tok" }})
 	if err != nil {
 		t.Fatal(err)
@@ -241,8 +247,12 @@ func TestFleetPage(t *testing.T) {
 	w := httptest.NewRecorder()
 	r.ServeHTTP(w, httptest.NewRequest("GET", "/ui/", nil))
 	body := w.Body.String()
-	if w.Code != 200 || !strings.Contains(body, "fleet-a") || !strings.Contains(body, "fleet-b") || strings.Index(body, "fleet-a") > strings.Index(body, "fleet-b") {
-		t.Fatalf("fleet page %d (fleet-a, with an open case, must come first):\n%s", w.Code, body)
+	// An overdue log review outranks one open case.
+	if w.Code != 200 || !strings.Contains(body, "fleet-a") || !strings.Contains(body, "fleet-b") || strings.Index(body, "fleet-b") > strings.Index(body, "fleet-a") {
+		t.Fatalf("fleet page %d (fleet-b, with an overdue review, must come first):\n%s", w.Code, body)
+	}
+	if !strings.Contains(body, "log review overdue") || !strings.Contains(body, "2026-09") {
+		t.Errorf("fleet page lacks fleet-b's overdue log review:\n%s", body)
 	}
 	st, err := FleetStatus(ctx, mustFleet(t, s, "fleet-a"), now)
 	if err != nil || len(st) != 1 || st[0].OpenCases != 1 || st[0].TopRisk != 90 {

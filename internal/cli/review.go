@@ -100,12 +100,19 @@ func (r *reviewFlags) start(ctx context.Context, s store.Querier, log *slog.Logg
 	if j.Mailer == nil {
 		log.Info("review job: no --smtp-host, review e-mail is queued but not sent")
 	}
-	done := make(chan struct{})
+	// The records' retention and the recertification reminders run on the
+	// same clock; their mail goes out through the review job's outbox.
+	cj := &records.Job{Store: s, Review: j.Service, RemindDays: j.RemindDays, Log: log, Now: time.Now}
+	done, cdone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
 		j.Run(ctx, r.interval)
 	}()
-	return func() { <-done }, nil
+	go func() {
+		defer close(cdone)
+		cj.Run(ctx, r.interval)
+	}()
+	return func() { <-done; <-cdone }, nil
 }
 
 // setupReview is `phiwatch review`.

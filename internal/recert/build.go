@@ -105,9 +105,9 @@ GROUP BY k`, store.Params{"since": store.TimeParam(now.AddDate(-1, 0, 0)), "now"
 		return Campaign{}, nil, fmt.Errorf("read last activity from the logs: %w", err)
 	}
 	rows := buildItems(id, accounts, people, links, acts, now)
-	c := campaignRow{CampaignID: id, Quarter: r.Quarter.String(), Systems: systems, Status: StatusOpen,
+	c := campaignRow{Campaign: Campaign{CampaignID: id, Quarter: r.Quarter.String(), Systems: systems, Status: StatusOpen,
 		DueDate: due.Format("2006-01-02"), CreatedBy: r.By.ID, CreatedAt: now, ChangedBy: r.By.ID, ChangedAt: now,
-		Reason: "campaign created", RetainUntil: retain(now)}
+		Reason: "campaign created"}, RetainUntil: retain(now)}
 	if systems == nil {
 		c.Systems = []string{}
 	}

@@ -138,19 +138,8 @@ type Campaign struct {
 
 // campaignRow is a version of a campaign as stored.
 type campaignRow struct {
-	CampaignID  string     `json:"campaign_id"`
-	Quarter     string     `json:"quarter"`
-	Systems     []string   `json:"systems"`
-	Status      string     `json:"status"`
-	DueDate     string     `json:"due_date"`
-	CreatedBy   string     `json:"created_by"`
-	CreatedAt   time.Time  `json:"created_at"`
-	SignedOffBy string     `json:"signed_off_by"`
-	SignedOffAt *time.Time `json:"signed_off_at"`
-	ChangedBy   string     `json:"changed_by"`
-	ChangedAt   time.Time  `json:"changed_at"`
-	Reason      string     `json:"reason"`
-	RetainUntil string     `json:"retain_until"`
+	Campaign
+	RetainUntil string `json:"retain_until"`
 }
 
 // Item is one account to certify, with its current decision and task.

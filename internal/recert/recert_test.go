@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -234,5 +235,43 @@ func TestParseQuarter(t *testing.T) {
 	q, err := ParseQuarter("2026-Q1")
 	if err != nil || q.Start() != time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) || q.End() != time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC) {
 		t.Fatalf("%v %v", q, err)
+	}
+}
+
+func TestReminders(t *testing.T) {
+	now := time.Date(2026, 12, 10, 12, 0, 0, 0, time.UTC)
+	s := seed(t, "recert-remind", now)
+	ctx := context.Background()
+	q, _ := ParseQuarter("2026-Q4")
+	due := time.Date(2026, 12, 13, 0, 0, 0, 0, time.UTC)
+	if _, _, err := Create(ctx, s, CreateRequest{Quarter: q, DueDate: due, By: Actor{ID: "t"}, Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	days := []int{7, 3, 1}
+	cases := []struct {
+		at       time.Time
+		want     int // reminders
+		daysLeft int
+	}{
+		{now, 1, 3},                   // 3 days before: the manager's reminder
+		{now.AddDate(0, 0, 1), 0, 0},  // 2 days before: none
+		{now.AddDate(0, 0, 5), 1, -2}, // overdue: every day
+	}
+	for _, c := range cases {
+		rs, err := Reminders(ctx, s, c.at, days)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rs) != c.want {
+			t.Fatalf("%s: %d reminders, want %d: %+v", c.at.Format("Jan 2"), len(rs), c.want, rs)
+		}
+		if c.want == 1 {
+			r := rs[0]
+			// mgr's staff: four nurse accounts; the practice admin's queue
+			// (fay, temp01, maria) gets none.
+			if r.AssigneeID != "mgr" || r.Undecided != 4 || r.DaysLeft != c.daysLeft || !strings.Contains(r.Body(), "4 accounts") {
+				t.Errorf("%s: %+v\n%s", c.at.Format("Jan 2"), r, r.Body())
+			}
+		}
 	}
 }

@@ -9,11 +9,7 @@ import (
 	"github.com/phiwatch/phiwatch/internal/store"
 )
 
-func campaignOf(r campaignRow) Campaign {
-	return Campaign{CampaignID: r.CampaignID, Quarter: r.Quarter, Systems: r.Systems, Status: r.Status, DueDate: r.DueDate,
-		CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, SignedOffBy: r.SignedOffBy, SignedOffAt: r.SignedOffAt,
-		ChangedBy: r.ChangedBy, ChangedAt: r.ChangedAt, Reason: r.Reason}
-}
+func campaignOf(r campaignRow) Campaign { return r.Campaign }
 
 const campaignCols = `campaign_id, quarter, systems, status, toString(due_date) AS due_date, created_by, created_at,
        signed_off_by, signed_off_at, changed_by, changed_at, reason`
@@ -412,9 +408,8 @@ func SignOff(ctx context.Context, s Store, campaign string, by Actor, reason str
 	if reason == "" {
 		reason = "signed off"
 	}
-	row := campaignRow{CampaignID: c.CampaignID, Quarter: c.Quarter, Systems: c.Systems, Status: StatusSignedOff, DueDate: c.DueDate,
-		CreatedBy: c.CreatedBy, CreatedAt: c.CreatedAt, SignedOffBy: by.ID, SignedOffAt: &now, ChangedBy: by.ID, ChangedAt: now,
-		Reason: reason, RetainUntil: retain(now)}
+	c.Status, c.SignedOffBy, c.SignedOffAt, c.ChangedBy, c.ChangedAt, c.Reason = StatusSignedOff, by.ID, &now, by.ID, now, reason
+	row := campaignRow{Campaign: c, RetainUntil: retain(now)}
 	if err := s.Insert(ctx, "recert_campaigns", []campaignRow{row}); err != nil {
 		return Campaign{}, err
 	}

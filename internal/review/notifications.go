@@ -57,7 +57,7 @@ func (s *Service) Queue(ctx context.Context, db DB, ns []Notification) error {
 		ID string `json:"notification_id"`
 	}
 	err := db.Select(ctx, &have, fmt.Sprintf(`SELECT DISTINCT notification_id FROM %s.review_notifications
-WHERE tenant_id = {tenant:String} AND has({ids:Array(String)}, notification_id)`, db.Database()), store.Params{"ids": arrayParam(ids)})
+WHERE tenant_id = {tenant:String} AND has({ids:Array(String)}, notification_id)`, db.Database()), store.Params{"ids": store.ArrayParam(ids)})
 	if err != nil {
 		return fmt.Errorf("check queued notifications: %w", err)
 	}
@@ -142,24 +142,4 @@ ORDER BY created_at, notification_id`, db.Database()), store.Params{"since": chT
 		}
 	}
 	return sent, nil
-}
-
-// arrayParam writes a ClickHouse Array(String) parameter.
-func arrayParam(ss []string) string {
-	var b []byte
-	b = append(b, '[')
-	for i, s := range ss {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '\'')
-		for _, r := range []byte(s) {
-			if r == '\'' || r == '\\' {
-				b = append(b, '\\')
-			}
-			b = append(b, r)
-		}
-		b = append(b, '\'')
-	}
-	return string(append(b, ']'))
 }
