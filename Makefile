@@ -7,7 +7,7 @@ BIN      ?= bin/phiwatch
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X github.com/phiwatch/phiwatch/internal/cli.Version=$(VERSION)
 
-.PHONY: build test demo bench libchdb kafka-start kafka-stop fuzz vet fmt clean helm-check
+.PHONY: build test demo bench libchdb kafka-start kafka-stop fuzz vet fmt clean helm-check vulncheck
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) .
@@ -51,3 +51,7 @@ fmt:
 
 clean:
 	rm -rf bin phiwatch-data
+
+## vulncheck: govulncheck against a database built offline from golang.org/x/vulndb (deploy/dev/vulncheck.sh)
+vulncheck:
+	bash deploy/dev/vulncheck.sh

@@ -590,3 +590,50 @@ type failingMailer struct{}
 func (failingMailer) Send(context.Context, string, string, string) error {
 	return fmt.Errorf("smtp: connect: relay down")
 }
+
+// The just-in-time notice goes out within a job run of the detection, once
+// per alert, and never for a suppressed alert.
+func TestFlagNoticesAfterDetection(t *testing.T) {
+	const tenant = "clinic-jit"
+	s := shared.Store(t)
+	ctx := context.Background()
+	seed(t, s, tenant)
+	db, _ := store.ForTenant(s, tenant)
+	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	svc := rv.NewService(rv.Config{}, nil, func() time.Time { return now })
+	if err := svc.QueueFlagNotices(ctx, db, now.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := svc.Notifications(ctx, db, ""); len(n) != 0 {
+		t.Fatalf("notices queued with the setting off: %+v", n)
+	}
+	if err := svc.SetSettings(ctx, db, rv.Settings{SampleSize: 2, DueDay: 15, JITNotice: true, SetBy: "po", Reason: "notices on"}); err != nil {
+		t.Fatal(err)
+	}
+	at := now.Add(-30 * time.Minute)
+	keep := now.AddDate(7, 0, 0)
+	if err := s.InsertAlerts(ctx, []store.AlertRow{
+		{TenantID: tenant, AlertID: "jit-1", Rule: "after_hours_access", Severity: "medium", ActorID: "u2", Reason: "opened 3 charts at 02:00",
+			FirstSeen: at, LastSeen: at, DetectedAt: now, RetainUntil: keep},
+		{TenantID: tenant, AlertID: "jit-2", Rule: "bulk_export", Severity: "high", ActorID: "u3", Reason: "printed 40 records",
+			FirstSeen: at, LastSeen: at, DetectedAt: now, RetainUntil: keep},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.InsertAlertSuppressions(ctx, []store.AlertSuppressionRow{{TenantID: tenant, AlertID: "jit-2", SuppressionID: "sup-him",
+		Rule: "bulk_export", ActorID: "u3", AlertFirstSeen: at, MatchedAt: now, RetainUntil: keep}}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := svc.QueueFlagNotices(ctx, db, now.Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ns, err := svc.Notifications(ctx, db, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ns) != 1 || ns[0].Kind != rv.NoticeJIT || ns[0].RecipientEmail != "u2@clinic.example" || !strings.Contains(ns[0].Body, "after hours access") || strings.Contains(ns[0].Body, "02:00") {
+		t.Fatalf("notices: %+v", ns)
+	}
+}

@@ -35,10 +35,11 @@ trap 'rm -rf "$work"' EXIT
 
 # Runs a go command that may need the module proxy; on failure, tells a
 # proxy that cannot be reached (skip locally, fail in CI) from other errors.
+# (`go mod download -json` reports its errors on stdout, hence both.)
 needs_proxy() {
-  if (cd "$work" && "$@") 2>"$work/err"; then return 0; fi
-  cat "$work/err" >&2
-  if grep -Eqi 'dial tcp|no such host|connection refused|network is unreachable|i/o timeout|timeout awaiting|TLS handshake|proxyconnect|name resolution|context deadline exceeded|GOPROXY=off|unexpected EOF|502 Bad Gateway|503 Service Unavailable|504 Gateway' "$work/err"; then
+  if (cd "$work" && "$@") >"$work/out" 2>"$work/err"; then cat "$work/out"; return 0; fi
+  cat "$work/out" "$work/err" >&2
+  if grep -Eqi 'dial tcp|no such host|connection refused|network is unreachable|i/o timeout|timeout awaiting|TLS handshake|proxyconnect|name resolution|context deadline exceeded|GOPROXY=off|unexpected EOF|502 Bad Gateway|503 Service Unavailable|504 Gateway' "$work/out" "$work/err"; then
     if [[ "${CI:-}" == "true" ]]; then
       echo "vulncheck: FAIL: the Go module proxy ($(go env GOPROXY)) is unreachable (CI=true)" >&2
       exit 1

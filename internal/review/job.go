@@ -102,6 +102,11 @@ func (j *Job) tenant(ctx context.Context, tenant string, month Month, now time.T
 	if err := j.Service.QueueReminders(ctx, db, now, j.remindDays(), j.digestHour()); err != nil {
 		return err
 	}
+	// Just-in-time notices for what the detectors flagged lately (the
+	// window overlaps the runs; a notice is queued once per alert).
+	if err := j.Service.QueueFlagNotices(ctx, db, now.Add(-48*time.Hour)); err != nil {
+		return err
+	}
 	if j.Mailer == nil {
 		return nil
 	}

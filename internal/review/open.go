@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/phiwatch/phiwatch/internal/store"
@@ -201,7 +202,7 @@ func (s *Service) queueJIT(ctx context.Context, db DB, p Period, items []Item) e
 			Period: p.Period, Kind: NoticeJIT, Recipient: it.ActorID, RecipientEmail: who.Email,
 			Subject: "Your access to patient records is being reviewed",
 			Body: fmt.Sprintf("Hello %s,\n\nAn access to patient records under your account was flagged for the privacy review of %s:\n%s\n\n"+
-				"Access patient records only when your work requires it. Your privacy officer may contact you.\n", orName(who.Name, it.ActorID), p.Period, it.Summary)})
+				"Access patient records only when your work requires it. Your privacy officer may contact you.\n", orName(who.Name, it.ActorID), p.Period, strings.ReplaceAll(strings.Join(it.Rules, ", "), "_", " "))})
 	}
 	return s.Queue(ctx, db, ns)
 }
