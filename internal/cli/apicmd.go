@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/phiwatch/phiwatch/api"
+	"github.com/phiwatch/phiwatch/internal/audit"
 	"github.com/phiwatch/phiwatch/internal/metrics"
 	"github.com/phiwatch/phiwatch/internal/store"
 )
@@ -26,6 +27,7 @@ type apiServer struct {
 	srv    *http.Server
 	ln     net.Listener
 	scheme string
+	flush  func(context.Context) error // pending self-audit rows
 }
 
 // apiOptions are how the API is served; cfg carries the authentication
@@ -43,6 +45,14 @@ func startAPI(addr string, s store.Store, tokens *api.Tokens, m *metrics.Metrics
 func startAPIWith(o apiOptions, s store.Store, m *metrics.Metrics, log *slog.Logger) (*apiServer, error) {
 	cfg := o.cfg
 	cfg.Store, cfg.Log, cfg.Registry = s, log, m.Registry
+	// Per-request audit rows are batched (a second at most); reads of
+	// patient data, reveals and decisions are still written before the
+	// answer. Shutdown writes what is pending.
+	var batcher *audit.Batcher
+	if cfg.Auditor == nil {
+		batcher = audit.NewBatcher(audit.NewStoreAuditor(s), log, audit.BatchOptions{})
+		cfg.Auditor = batcher
+	}
 	h, err := api.New(cfg)
 	if err != nil {
 		return nil, err
@@ -63,6 +73,9 @@ func startAPIWith(o apiOptions, s store.Store, m *metrics.Metrics, log *slog.Log
 	a := &apiServer{scheme: "http", srv: &http.Server{Handler: api.SecurityHeaders(mux, cfg.HSTS), ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}}
+	if batcher != nil {
+		a.flush = batcher.Flush
+	}
 	if o.tlsCert != "" || o.tlsKey != "" {
 		if o.tlsCert == "" || o.tlsKey == "" {
 			return nil, errors.New("give both --tls-cert-file and --tls-key-file, or neither")
@@ -97,13 +110,16 @@ func (a *apiServer) Shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = a.srv.Shutdown(ctx)
+	if a.flush != nil {
+		_ = a.flush(ctx)
+	}
 }
 
 // authFlags are the API's authentication and hardening settings.
 type authFlags struct {
 	tokensFile, tlsCert, tlsKey, publicURL                 string
 	oidcIssuer, oidcClientID, oidcSecretFile, oidcRedirect string
-	oidcAudience, oidcScopes, sessionKeyFile               string
+	oidcAudience, oidcScopes, sessionKeyFile, maskKeyFile  string
 	trustedProxies                                         string
 	oidcUnverifiedEmail, noStoreTokens, uiTokenLogin       bool
 	sessionTTL, cacheTTL                                   time.Duration
@@ -128,6 +144,7 @@ func (f *authFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.oidcUnverifiedEmail, "oidc-allow-unverified-email", false, "match email grants even when the issuer does not mark the email verified (only for issuers that verify every address, e.g. a single Entra ID tenant)")
 	fs.StringVar(&f.sessionKeyFile, "session-key-file", "", "file with the 32-byte key of the login session cookies, the same on every replica (openssl rand -hex 32); default: a random key, sessions end at restart")
 	fs.DurationVar(&f.sessionTTL, "session-ttl", 8*time.Hour, "how long a browser session lasts after login")
+	fs.StringVar(&f.maskKeyFile, "mask-key-file", "", "file with the 32-byte key of the opaque patient references (pr_…) in lists, the same on every replica (openssl rand -hex 32); default: a random key, references change at restart")
 	fs.BoolVar(&f.uiTokenLogin, "ui-token-login", false, "let the reviewer UI's sign-in page take an API token (for deployments without single sign-on; every sign-in is audited)")
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For gives the client address (default: none; the connection's address is used)")
 	fs.Int64Var(&f.maxBody, "max-body-bytes", api.DefaultMaxBody, "largest request body accepted; larger ones get 413")
@@ -161,6 +178,13 @@ func (f *authFlags) config(ctx context.Context, s store.Store, listen string, lo
 		c.PublicHost = u.Host
 		secure = secure || u.Scheme == "https"
 		c.HSTS = u.Scheme == "https"
+	}
+	if f.maskKeyFile != "" {
+		k, err := api.LoadSessionKey(f.maskKeyFile)
+		if err != nil {
+			return o, fmt.Errorf("--mask-key-file: %w", err)
+		}
+		c.MaskKey = k
 	}
 	if f.tokensFile != "" {
 		t, err := api.LoadTokens(f.tokensFile)
