@@ -69,8 +69,8 @@ func Routes(d Deps) []route.Route {
 	}
 }
 
-// caller is the principal as a reviewer.
-func caller(c *gin.Context) rv.Reviewer {
+// Caller is the request's principal as a reviewer (the UI uses it too).
+func Caller(c *gin.Context) rv.Reviewer {
 	p := route.Principal(c)
 	if p == nil {
 		return rv.Reviewer{}
@@ -117,7 +117,7 @@ func bind(c *gin.Context, dst any) bool {
 // change is who changes what, with an amendment when the body names an
 // amendment reason; amending needs the sign-off permission.
 func change(c *gin.Context, amendmentReason string) (rv.Change, bool) {
-	ch := rv.Change{By: caller(c)}
+	ch := rv.Change{By: Caller(c)}
 	if strings.TrimSpace(amendmentReason) != "" {
 		if !route.Principal(c).Can(route.Tenant(c), authz.SignOffReview) {
 			route.Problem(c, http.StatusForbidden, fmt.Sprintf("your role (%s) may not amend a signed-off review", route.Principal(c).Role))
@@ -174,7 +174,7 @@ func (h handlers) items(c *gin.Context) {
 	ctx, db, period := c.Request.Context(), route.Store(c), c.Param("period")
 	f := rv.ItemFilter{State: c.Query("state"), Kind: c.Query("kind"), Assignee: c.Query("assignee"), Rule: c.Query("rule"), Limit: 50}
 	if c.Query("mine") == "true" {
-		f.Assignee = caller(c).ID
+		f.Assignee = Caller(c).ID
 	}
 	if f.State != "" && !contains(rv.States, f.State) {
 		route.Problem(c, 400, fmt.Sprintf("state must be one of %v", rv.States))
@@ -257,7 +257,7 @@ func (h handlers) amend(c *gin.Context) {
 	if !bind(c, &b) {
 		return
 	}
-	ch := rv.Change{By: caller(c), Amendment: true, Reason: b.Reason}
+	ch := rv.Change{By: Caller(c), Amendment: true, Reason: b.Reason}
 	it, err := h.svc.DecideItem(c.Request.Context(), route.Store(c), c.Param("period"), c.Param("item"), b, ch)
 	if err != nil {
 		h.fail(c, "recording the amendment", err)
@@ -344,7 +344,7 @@ func (h handlers) autoAssign(c *gin.Context) {
 	if !bind(c, &b) {
 		return
 	}
-	ch := rv.Change{By: caller(c), Reason: "auto-assignment"}
+	ch := rv.Change{By: Caller(c), Reason: "auto-assignment"}
 	res, err := h.svc.AutoAssign(c.Request.Context(), route.Store(c), c.Param("period"), b.Reviewers, ch)
 	if err != nil {
 		h.fail(c, "assigning the worklist", err)
@@ -381,7 +381,7 @@ func (h handlers) signOff(c *gin.Context) {
 	if !bind(c, &b) {
 		return
 	}
-	p, err := h.svc.SignOffPeriod(c.Request.Context(), route.Store(c), c.Param("period"), caller(c), b.Note)
+	p, err := h.svc.SignOffPeriod(c.Request.Context(), route.Store(c), c.Param("period"), Caller(c), b.Note)
 	if err != nil {
 		h.fail(c, "signing off", err)
 		return

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	reviewapi "github.com/phiwatch/phiwatch/api/review"
 	"github.com/phiwatch/phiwatch/api/route"
 	"github.com/phiwatch/phiwatch/internal/authz"
 	rv "github.com/phiwatch/phiwatch/internal/review"
@@ -53,13 +54,7 @@ func (u *UI) reviewService() *rv.Service {
 }
 
 // reviewer is the caller as the review knows them.
-func reviewer(c *gin.Context) rv.Reviewer {
-	p := route.Principal(c)
-	if p == nil {
-		return rv.Reviewer{}
-	}
-	return rv.Reviewer{ID: p.Subject, WorkforceID: p.WorkforceIDs[route.Tenant(c)], Email: p.Email}
-}
+func reviewer(c *gin.Context) rv.Reviewer { return reviewapi.Caller(c) }
 
 func can(c *gin.Context, perm authz.Permission) bool {
 	p := route.Principal(c)
