@@ -102,17 +102,9 @@ func (d BulkReadThenWebmail) withDefaults() BulkReadThenWebmail {
 // Detect implements Detector.
 func (d BulkReadThenWebmail) Detect(ctx context.Context, q Querier, t Tenant, w Window) ([]store.AlertRow, error) {
 	d = d.withDefaults()
-	var sends []emailRow
-	err := q.Select(ctx, &sends, `
-SELECT `+emailColumns+`
-FROM `+q.Database()+`.events
-WHERE tenant_id = {tenant:String} AND source_kind = 'email'
-  AND time >= {from:DateTime64(3)} AND time < {to:DateTime64(3)}
-  AND action = 'send' AND outcome != 'failure'
-  AND (email_attachment_count > 0 OR email_size_bytes >= {min:UInt64})
-ORDER BY time, event_id`, store.Params{"tenant": t.ID, "from": chTime(w.From), "to": chTime(w.To), "min": fmt.Sprint(d.MinSizeBytes)})
+	sends, err := substantialSends(ctx, q, t.ID, w, d.MinSizeBytes)
 	if err != nil {
-		return nil, fmt.Errorf("read sends: %w", err)
+		return nil, err
 	}
 	ps, err := loadPeople(ctx, q, t.ID)
 	if err != nil {

@@ -191,19 +191,11 @@ func (d PersonalWebmail) withDefaults() PersonalWebmail {
 // Detect implements Detector.
 func (d PersonalWebmail) Detect(ctx context.Context, q Querier, t Tenant, w Window) ([]store.AlertRow, error) {
 	d = d.withDefaults()
-	var rows []emailRow
 	// The domain list is checked in Go (it has per-country families); SQL
 	// narrows to sends that carry something first.
-	err := q.Select(ctx, &rows, `
-SELECT `+emailColumns+`
-FROM `+q.Database()+`.events
-WHERE tenant_id = {tenant:String} AND source_kind = 'email'
-  AND time >= {from:DateTime64(3)} AND time < {to:DateTime64(3)}
-  AND action = 'send' AND outcome != 'failure'
-  AND (email_attachment_count > 0 OR email_size_bytes >= {min:UInt64})
-ORDER BY time, event_id`, store.Params{"tenant": t.ID, "from": chTime(w.From), "to": chTime(w.To), "min": fmt.Sprint(d.MinSizeBytes)})
+	rows, err := substantialSends(ctx, q, t.ID, w, d.MinSizeBytes)
 	if err != nil {
-		return nil, fmt.Errorf("read sends: %w", err)
+		return nil, err
 	}
 	if len(rows) == 0 {
 		return nil, nil
@@ -405,4 +397,22 @@ ORDER BY actor_id, hour`, store.Params{"tenant": t.ID, "from": chTime(w.From), "
 		})
 	}
 	return alerts, nil
+}
+
+// substantialSends are the window's successful sends with attachments or of
+// at least minSize bytes, in time order: what could carry patient data out.
+func substantialSends(ctx context.Context, q Querier, tenant string, w Window, minSize uint64) ([]emailRow, error) {
+	var rows []emailRow
+	err := q.Select(ctx, &rows, `
+SELECT `+emailColumns+`
+FROM `+q.Database()+`.events
+WHERE tenant_id = {tenant:String} AND source_kind = 'email'
+  AND time >= {from:DateTime64(3)} AND time < {to:DateTime64(3)}
+  AND action = 'send' AND outcome != 'failure'
+  AND (email_attachment_count > 0 OR email_size_bytes >= {min:UInt64})
+ORDER BY time, event_id`, store.Params{"tenant": tenant, "from": chTime(w.From), "to": chTime(w.To), "min": fmt.Sprint(minSize)})
+	if err != nil {
+		return nil, fmt.Errorf("read sends: %w", err)
+	}
+	return rows, nil
 }

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -52,18 +51,9 @@ func setupRecords(fs *flag.FlagSet, e *env) func(context.Context, []string) erro
 	fs.StringVar(&out, "out", "", "binder: ZIP file to write")
 	fs.StringVar(&day, "day", "", "seed-demo: the day the records are seeded as of (default today, UTC)")
 	return func(ctx context.Context, args []string) error {
-		if len(args) == 0 {
-			return errors.New("name a subcommand: phiwatch records breach-clock|binder|seed-demo|refresh-retention (phiwatch records --help)")
-		}
-		sub := args[0]
-		if err := fs.Parse(args[1:]); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil
-			}
+		sub, err := parseSub(fs, args, "records", "breach-clock", "binder", "seed-demo", "refresh-retention")
+		if err != nil {
 			return err
-		}
-		if fs.NArg() > 0 {
-			return fmt.Errorf("records %s takes no arguments, got %q", sub, strings.Join(fs.Args(), " "))
 		}
 		switch sub {
 		case "breach-clock":

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -138,18 +137,9 @@ func setupReview(fs *flag.FlagSet, e *env) func(context.Context, []string) error
 	fs.BoolVar(&jit, "jit-notice", false, "settings: e-mail users a just-in-time notice when their access is flagged")
 	fs.StringVar(&format, "format", "text", "list output: text or json")
 	return func(ctx context.Context, args []string) error {
-		if len(args) == 0 {
-			return errors.New("name a subcommand: phiwatch review open|list|settings|run (phiwatch review --help)")
-		}
-		sub := args[0]
-		if err := fs.Parse(args[1:]); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil
-			}
+		sub, err := parseSub(fs, args, "review", "open", "list", "settings", "run")
+		if err != nil {
 			return err
-		}
-		if fs.NArg() > 0 {
-			return fmt.Errorf("review %s takes no arguments, got %q", sub, strings.Join(fs.Args(), " "))
 		}
 		log, err := lg.logger(e.stderr)
 		if err != nil {

@@ -123,6 +123,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		fmt.Fprintf(stderr, "phiwatch %s: note: %s has keys this command does not use: %s\n", name, res.File, strings.Join(res.UnknownKeys, ", "))
 	}
 	if err := run(ctx, fs.Args()); err != nil {
+		// -h after a subcommand: the flag set printed the usage.
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		var ec exitError
 		if errors.As(err, &ec) {
 			return ec.code

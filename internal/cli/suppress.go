@@ -45,19 +45,9 @@ func setupSuppress(fs *flag.FlagSet, e *env) func(context.Context, []string) err
 	fs.StringVar(&by, "by", "", "who decides (default: $USER)")
 	fs.StringVar(&format, "format", "text", "list output: text or json")
 	return func(ctx context.Context, args []string) error {
-		if len(args) == 0 {
-			return errors.New("name a subcommand: phiwatch suppress add|list|revoke (phiwatch suppress --help)")
-		}
-		sub := args[0]
-		// The flag package stops at the subcommand; its flags follow it.
-		if err := fs.Parse(args[1:]); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil
-			}
+		sub, err := parseSub(fs, args, "suppress", "add", "list", "revoke")
+		if err != nil {
 			return err
-		}
-		if fs.NArg() > 0 {
-			return fmt.Errorf("suppress %s takes no arguments, got %q", sub, strings.Join(fs.Args(), " "))
 		}
 		log, err := lg.logger(e.stderr)
 		if err != nil {

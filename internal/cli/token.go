@@ -98,26 +98,6 @@ func (f *accessFlags) operator(e *env) *authz.Principal {
 	return &authz.Principal{Subject: "cli:" + by, Name: by, Role: authz.MSPAdmin, AllTenants: true, Via: "cli", Tenants: map[string]bool{}}
 }
 
-// parseSub parses the flags that follow a subcommand.
-func parseSub(fs *flag.FlagSet, args []string, cmd string, subs ...string) (string, error) {
-	if len(args) == 0 {
-		return "", fmt.Errorf("name a subcommand: phiwatch %s %s (phiwatch %s --help)", cmd, strings.Join(subs, "|"), cmd)
-	}
-	sub := args[0]
-	if err := fs.Parse(args[1:]); err != nil {
-		return "", err
-	}
-	if fs.NArg() > 0 {
-		return "", fmt.Errorf("%s %s takes no arguments, got %q", cmd, sub, strings.Join(fs.Args(), " "))
-	}
-	for _, s := range subs {
-		if s == sub {
-			return sub, nil
-		}
-	}
-	return "", fmt.Errorf("unknown subcommand %q: want %s", sub, strings.Join(subs, ", "))
-}
-
 // open opens and migrates the store.
 func (f *accessFlags) open(ctx context.Context, e *env) (store.Store, *slog.Logger, error) {
 	if f.format != "text" && f.format != "json" {
@@ -162,9 +142,6 @@ func setupToken(fs *flag.FlagSet, e *env) func(context.Context, []string) error 
 	return func(ctx context.Context, args []string) error {
 		sub, err := parseSub(fs, args, "token", "create", "list", "revoke")
 		if err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil
-			}
 			return err
 		}
 		s, log, err := f.open(ctx, e)
@@ -240,9 +217,6 @@ func setupGrant(fs *flag.FlagSet, e *env) func(context.Context, []string) error 
 	return func(ctx context.Context, args []string) error {
 		sub, err := parseSub(fs, args, "grant", "add", "list", "revoke", "group-set", "groups")
 		if err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil
-			}
 			return err
 		}
 		s, log, err := f.open(ctx, e)
