@@ -148,9 +148,9 @@ func buildItems(campaign string, accounts []accountRow, people []person, links [
 	}
 	rows := make([]itemRow, 0, len(accounts))
 	for _, a := range accounts {
-		r := itemRow{CampaignID: campaign, ItemID: itemID(a.System, a.AccountID), System: a.System, AccountID: a.AccountID,
+		r := itemRow{Snapshot: Snapshot{CampaignID: campaign, ItemID: itemID(a.System, a.AccountID), System: a.System, AccountID: a.AccountID,
 			DisplayName: a.DisplayName, Email: a.Email, Enabled: a.Enabled, Privileged: a.Privileged, Roles: a.Roles,
-			LastLogin: a.LastLogin, CreatedAt: now, RetainUntil: retain(now), Flags: []string{}, Notes: []string{}}
+			LastLogin: a.LastLogin, CreatedAt: now, Flags: []string{}, Notes: []string{}}, RetainUntil: retain(now)}
 		if r.Roles == nil {
 			r.Roles = []string{}
 		}
@@ -259,10 +259,7 @@ func flagRoleDrift(rows []itemRow) {
 }
 
 func (r itemRow) item() Item {
-	it := Item{CampaignID: r.CampaignID, ItemID: r.ItemID, System: r.System, AccountID: r.AccountID, DisplayName: r.DisplayName,
-		Email: r.Email, Enabled: r.Enabled, Privileged: r.Privileged, Roles: r.Roles, OwnerUserID: r.OwnerUserID,
-		OwnerName: r.OwnerName, OwnerRole: r.OwnerRole, AssigneeID: r.AssigneeID, AssigneeName: r.AssigneeName,
-		LastLogin: r.LastLogin, LastActivity: r.LastActivity, DaysDormant: r.DaysDormant, Flags: r.Flags, Notes: r.Notes, CreatedAt: r.CreatedAt}
+	it := Item{Snapshot: r.Snapshot}
 	if r.OwnerTerminated != nil {
 		it.OwnerTerminated = *r.OwnerTerminated
 	}

@@ -142,8 +142,9 @@ type campaignRow struct {
 	RetainUntil string `json:"retain_until"`
 }
 
-// Item is one account to certify, with its current decision and task.
-type Item struct {
+// Snapshot is an account as the campaign saw it at creation: the
+// inventory joined with the roster and its last use in the logs.
+type Snapshot struct {
 	CampaignID      string     `json:"campaign_id"`
 	ItemID          string     `json:"item_id"`
 	System          string     `json:"system"`
@@ -156,7 +157,7 @@ type Item struct {
 	OwnerUserID     string     `json:"owner_user_id"`
 	OwnerName       string     `json:"owner_name"`
 	OwnerRole       string     `json:"owner_role"`
-	OwnerTerminated string     `json:"owner_terminated"`
+	OwnerTerminated string     `json:"owner_terminated"` // YYYY-MM-DD, "" when employed
 	AssigneeID      string     `json:"assignee_id"`
 	AssigneeName    string     `json:"assignee_name"`
 	LastLogin       *time.Time `json:"last_login"`
@@ -165,6 +166,11 @@ type Item struct {
 	Flags           []string   `json:"flags"`
 	Notes           []string   `json:"notes"`
 	CreatedAt       time.Time  `json:"created_at"`
+}
+
+// Item is one account to certify, with its current decision and task.
+type Item struct {
+	Snapshot
 
 	Decision      string     `json:"decision"`
 	DecisionBy    string     `json:"decision_by"`
@@ -177,29 +183,12 @@ type Item struct {
 	TaskCheckedAt *time.Time `json:"task_checked_at"`
 }
 
+// itemRow is an item as stored: the termination date is a Nullable(Date)
+// (this field hides the snapshot's string in JSON).
 type itemRow struct {
-	CampaignID      string     `json:"campaign_id"`
-	ItemID          string     `json:"item_id"`
-	System          string     `json:"system"`
-	AccountID       string     `json:"account_id"`
-	DisplayName     string     `json:"display_name"`
-	Email           string     `json:"email"`
-	Enabled         bool       `json:"enabled"`
-	Privileged      bool       `json:"privileged"`
-	Roles           []string   `json:"roles"`
-	OwnerUserID     string     `json:"owner_user_id"`
-	OwnerName       string     `json:"owner_name"`
-	OwnerRole       string     `json:"owner_role"`
-	OwnerTerminated *string    `json:"owner_terminated"`
-	AssigneeID      string     `json:"assignee_id"`
-	AssigneeName    string     `json:"assignee_name"`
-	LastLogin       *time.Time `json:"last_login"`
-	LastActivity    *time.Time `json:"last_activity"`
-	DaysDormant     int32      `json:"days_dormant"`
-	Flags           []string   `json:"flags"`
-	Notes           []string   `json:"notes"`
-	CreatedAt       time.Time  `json:"created_at"`
-	RetainUntil     string     `json:"retain_until"`
+	Snapshot
+	OwnerTerminated *string `json:"owner_terminated"`
+	RetainUntil     string  `json:"retain_until"`
 }
 
 type decisionRow struct {
