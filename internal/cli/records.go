@@ -59,8 +59,6 @@ func setupRecords(fs *flag.FlagSet, e *env) func(context.Context, []string) erro
 		case "breach-clock":
 			return printBreachClock(e, discovered, affected, states, role, baDiscovered, baAgent)
 		case "binder", "seed-demo", "refresh-retention":
-		default:
-			return fmt.Errorf("unknown subcommand %q: want breach-clock, binder, seed-demo or refresh-retention", sub)
 		}
 		if tenant == "" {
 			return fmt.Errorf("records %s: --tenant is required", sub)

@@ -151,8 +151,6 @@ func setupReview(fs *flag.FlagSet, e *env) func(context.Context, []string) error
 				return fmt.Errorf("review %s: --tenant is required", sub)
 			}
 		case "run":
-		default:
-			return fmt.Errorf("unknown subcommand %q: want open, list, settings or run", sub)
 		}
 		if by == "" {
 			by = e.getenv("USER")

@@ -87,8 +87,6 @@ func setupSuppress(fs *flag.FlagSet, e *env) func(context.Context, []string) err
 			if id == "" || strings.TrimSpace(reason) == "" {
 				return errors.New("usage: phiwatch suppress revoke --tenant T --id ID --reason TEXT")
 			}
-		default:
-			return fmt.Errorf("unknown subcommand %q: want add, list or revoke", sub)
 		}
 		if format != "text" && format != "json" {
 			return fmt.Errorf("--format %q: want text or json", format)
